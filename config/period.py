@@ -44,5 +44,7 @@ class Period:
         return self.years * 366 + self.months * 31 + self.days
 
     def __str__(self) -> str:
-        parts = [f"{n}{u}" for n, u in ((self.years, "y"), (self.months, "m"), (self.days, "d")) if n]
+        parts = [
+            f"{n}{u}" for n, u in ((self.years, "y"), (self.months, "m"), (self.days, "d")) if n
+        ]
         return "".join(parts) or "0d"

@@ -1,0 +1,1 @@
+"""The command line: parses, calls a service, prints (tables or --json), maps errors to exit codes."""
