@@ -13,6 +13,19 @@ from typing import Any
 
 KINDS = ("post", "reply", "comment", "dm", "story", "reel", "ad", "profile")
 
+# Normalised content keys every connector fills where the platform has them, so
+# search, reports and exports treat all platforms alike (JSON values only, no floats):
+#   text (plain text, HTML stripped), author (handle), author_name, created_at (RFC 3339),
+#   url, in_reply_to (native id), thread_id (root / conversation id), lang,
+#   hashtags, mentions, urls (lists of str), media (list of {url, type, description}),
+#   visibility, content_warning, edited_at, boost_of, poll, participants (DMs),
+#   hidden (moderated comments), conversation_id (DMs).
+CONTENT_FIELDS = (
+    "text", "author", "author_name", "created_at", "url", "in_reply_to", "thread_id", "lang",
+    "hashtags", "mentions", "urls", "media", "visibility", "content_warning", "edited_at",
+    "boost_of", "poll", "participants", "hidden", "conversation_id",
+)
+
 
 @dataclass(frozen=True)
 class MediaRef:
@@ -36,6 +49,15 @@ class MediaRef:
             "height": self.height,
             "metadata": dict(self.metadata),
         }
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Media a connector saw on an item; the capture pipeline downloads and stores it."""
+
+    url: str
+    media_type: str = "image"  # image | video | gifv | audio | unknown
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +103,8 @@ class CapturedItem:
     raw: Any
     capture: CaptureContext
     deleted: bool = False  # a tombstone: `content` carries the deletion evidence
-    media: tuple[MediaRef, ...] = ()
+    attachments: tuple[Attachment, ...] = ()  # to download (their URLs belong in `content` too)
+    media: tuple[MediaRef, ...] = ()  # stored blobs, filled in by the capture pipeline
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -27,10 +27,9 @@ def media_key(sha256: str) -> str:
 
 
 def content_fingerprint(item: CapturedItem) -> str:
-    """What decides 'edited': the normalised content and the media it shows."""
-    return sha256_hex(
-        canonical_bytes({"content": dict(item.content), "media": [m.sha256 for m in item.media]})
-    )
+    """What decides 'edited': the normalised content (connectors put media URLs or ids
+    in it), so deciding needs no media download."""
+    return sha256_hex(canonical_bytes(dict(item.content)))
 
 
 @dataclass(frozen=True)
