@@ -1,6 +1,7 @@
 """The one HTTP client every connector uses: retries, rate limits, size caps, redaction.
 
-Connectors only say what to fetch; this module decides how politely and how safely:
+Connectors only say what to fetch (GET, or POST for login-style procedures); this
+module decides how politely and how safely:
   - connection errors, timeouts, truncated bodies and 5xx are retried here with
     exponential backoff and full jitter, then surface as `RetriableError`;
   - 429 and rate-limit headers pace requests through a `Throttle` per host, slowing
@@ -73,12 +74,14 @@ _KEPT_HEADERS = frozenset(
 class HttpStatusError(SkippableError):
     """The server refused this one request (a 4xx other than 401/403/429)."""
 
-    def __init__(self, url: str, status: int, body: bytes, hint: str = "") -> None:
+    def __init__(
+        self, url: str, status: int, body: bytes, hint: str = "", method: str = "GET"
+    ) -> None:
         self.url = url
         self.status = status
         self.body = body
         excerpt = body[:EXCERPT_CHARS].decode("utf-8", errors="replace")
-        super().__init__(f"GET {url} returned HTTP {status}{hint}: {excerpt!r}")
+        super().__init__(f"{method} {url} returned HTTP {status}{hint}: {excerpt!r}")
 
 
 class NotFound(HttpStatusError):
@@ -88,11 +91,11 @@ class NotFound(HttpStatusError):
 class CredentialsError(FatalError):
     """401 or 403: the token is invalid, expired, or lacks the permission for this URL."""
 
-    def __init__(self, url: str, status: int, excerpt: str) -> None:
+    def __init__(self, url: str, status: int, excerpt: str, method: str = "GET") -> None:
         self.url = url
         self.status = status
         super().__init__(
-            f"GET {url} returned HTTP {status}: check the account's access token and its "
+            f"{method} {url} returned HTTP {status}: check the account's access token and its "
             f"permissions (scopes) on the platform; server said {excerpt!r}"
         )
 
@@ -100,11 +103,11 @@ class CredentialsError(FatalError):
 class ResponseTooLargeError(SkippableError):
     """The body exceeded the configured cap; the same request would exceed it again."""
 
-    def __init__(self, url: str, limit: int, seen: int) -> None:
+    def __init__(self, url: str, limit: int, seen: int, method: str = "GET") -> None:
         self.url = url
         self.limit = limit
         super().__init__(
-            f"GET {url}: response is larger than the {limit}-byte cap (at least {seen} "
+            f"{method} {url}: response is larger than the {limit}-byte cap (at least {seen} "
             "bytes); raise the cap in the connector settings if this is expected"
         )
 
@@ -240,18 +243,49 @@ class HttpClient:
         raw, attempts = self._execute(
             self._absolute(url_or_path), params, merged, self.max_response_bytes, guarded=False
         )
-        shown = self.redact(raw.url)
-        data = None
-        if raw.status != 204 and raw.body:
-            try:
-                data = decode_json(raw.body)
-            except json.JSONDecodeError as exc:
-                raise RetriableError(
-                    f"GET {shown}: HTTP {raw.status} body is not valid JSON ({exc.msg} at "
-                    f"character {exc.pos} of {len(raw.body)} bytes); usually a proxy error "
-                    "page or a cut-off response, so try again later"
-                ) from None
-        return self._result(raw, data, attempts)
+        return self._result(raw, self._decode(raw, "GET"), attempts)
+
+    def post_json(
+        self,
+        url_or_path: str,
+        payload: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResult:
+        """POST `payload` as JSON (no body when None) and parse the JSON answer.
+
+        For API procedures that are safe to repeat (log in, refresh a session): the
+        retry, rate-limit, status and redaction rules are exactly those of get_json.
+        The request body is never logged or put in a result; register any secret it
+        holds (a password) with `scrubber` so an echo of it in a response is redacted.
+        """
+        merged = {"Accept": "application/json", **(headers or {})}
+        body = None
+        if payload is not None:
+            merged.setdefault("Content-Type", "application/json")
+            body = json.dumps(payload).encode("utf-8")
+        raw, attempts = self._execute(
+            self._absolute(url_or_path),
+            None,
+            merged,
+            self.max_response_bytes,
+            guarded=False,
+            method="POST",
+            body=body,
+        )
+        return self._result(raw, self._decode(raw, "POST"), attempts)
+
+    def _decode(self, raw: _Raw, method: str) -> Any:
+        """The JSON body, or RetriableError at once for a complete body that is not JSON."""
+        if raw.status == 204 or not raw.body:
+            return None
+        try:
+            return decode_json(raw.body)
+        except json.JSONDecodeError as exc:
+            raise RetriableError(
+                f"{method} {self.redact(raw.url)}: HTTP {raw.status} body is not valid JSON "
+                f"({exc.msg} at character {exc.pos} of {len(raw.body)} bytes); usually a proxy "
+                "error page or a cut-off response, so try again later"
+            ) from None
 
     def get_bytes(
         self,
@@ -305,12 +339,14 @@ class HttpClient:
         max_bytes: int,
         *,
         guarded: bool,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> tuple[_Raw, int]:
         """Send until success, a final answer, or the retry budget is spent."""
         attempt = 0  # retries so far (transient failures, 5xx, 429)
         redirects = 0
         while True:
-            prepared = self._prepare(url, params, headers)
+            prepared = self._prepare(url, params, headers, method, body)
             shown = self.redact(prepared.url or url)
             if guarded:
                 check_public_url(
@@ -318,45 +354,60 @@ class HttpClient:
                     allow_hosts=self.allow_hosts,
                     allow_private=self.allow_private,
                 )
-            self._pace(prepared.url or url, shown)
+            self._pace(prepared.url or url, shown, method)
             try:
-                raw = self._send_once(prepared, shown, max_bytes, guarded=guarded)
+                raw = self._send_once(prepared, shown, max_bytes, guarded=guarded, method=method)
             except _Transient as exc:
                 attempt += 1
-                log.debug("GET %s failed: %s (attempt %d)", shown, self._scrub(exc.reason), attempt)
+                log.debug(
+                    "%s %s failed: %s (attempt %d)", method, shown, self._scrub(exc.reason), attempt
+                )
                 if attempt > self.max_retries:
                     raise RetriableError(
-                        f"GET {shown}: {self._scrub(exc.reason)}; gave up after {attempt} attempts"
+                        f"{method} {shown}: {self._scrub(exc.reason)}; gave up after {attempt} "
+                        "attempts"
                     ) from None
                 self.sleep(self._backoff(attempt))
                 continue
             log.debug(
-                "GET %s -> %d (%d bytes, attempt %d)", shown, raw.status, len(raw.body), attempt + 1
+                "%s %s -> %d (%d bytes, attempt %d)",
+                method,
+                shown,
+                raw.status,
+                len(raw.body),
+                attempt + 1,
             )
             status = raw.status
             if status in REDIRECT_STATUSES and "location" in raw.headers:
                 redirects += 1
                 if redirects > self.max_redirects:
-                    raise HttpStatusError(shown, status, b"", " (too many redirects)")
+                    raise HttpStatusError(shown, status, b"", " (too many redirects)", method)
                 url, params = urljoin(raw.url, raw.headers["location"]), None
+                if status == 303 or (status in (301, 302) and method == "POST"):
+                    method, body = "GET", None  # RFC 9110 section 15.4: what clients do
                 continue
             if status == 429 or status >= 500:
                 attempt += 1
                 wait = self._retry_wait(raw, attempt)
                 if attempt > self.max_retries:
                     raise RetriableError(
-                        f"GET {shown}: HTTP {status} {self._excerpt(raw.body)!r}; gave up after "
-                        f"{attempt} attempts",
+                        f"{method} {shown}: HTTP {status} {self._excerpt(raw.body)!r}; gave up "
+                        f"after {attempt} attempts",
                         retry_after=wait,
                     )
                 if status >= 500 and self.throttle_for(raw.url).delay() <= 0:
                     self.sleep(wait)  # 5xx without Retry-After: plain backoff
                 continue  # a 429 (or Retry-After) is waited out by _pace
-            self._raise_for_status(raw, shown)
+            self._raise_for_status(raw, shown, method)
             return raw, attempt + 1
 
     def _prepare(
-        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str]
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> requests.PreparedRequest:
         secret_names = SECRET_PARAMS | {p.lower() for p in self.secret_params}
         for name, value in (params or {}).items():
@@ -365,25 +416,27 @@ class HttpClient:
         merged = dict(headers)
         if urlsplit(url).netloc.lower() in self.auth_hosts:
             merged.update(self.auth_headers)
-        request = requests.Request("GET", url, params=dict(params or {}), headers=merged)
+        request = requests.Request(
+            method, url, params=dict(params or {}), headers=merged, data=body
+        )
         try:
             return self.session.prepare_request(request)
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
             shown = self.redact(url)
             raise SkippableError(f"invalid URL {shown}: {self._scrub(str(exc))}") from None
 
-    def _pace(self, url: str, shown: str) -> None:
+    def _pace(self, url: str, shown: str, method: str = "GET") -> None:
         """Wait as the host's rate-limit state asks, or hand a long wait to the framework."""
         delay = self.throttle_for(url).delay()
         if delay <= 0:
             return
         if delay > self.max_rate_limit_wait:
             raise RetriableError(
-                f"GET {shown}: rate limited for another {delay:.0f}s, longer than the "
+                f"{method} {shown}: rate limited for another {delay:.0f}s, longer than the "
                 f"{self.max_rate_limit_wait:.0f}s this client waits; retry after that",
                 retry_after=delay,
             )
-        log.debug("GET %s: pacing %.2fs for the rate limit", shown, delay)
+        log.debug("%s %s: pacing %.2fs for the rate limit", method, shown, delay)
         self.sleep(delay)
 
     def _retry_wait(self, raw: _Raw, attempt: int) -> float:
@@ -408,7 +461,13 @@ class HttpClient:
         return self.rng() * ceiling
 
     def _send_once(
-        self, prepared: requests.PreparedRequest, shown: str, max_bytes: int, *, guarded: bool
+        self,
+        prepared: requests.PreparedRequest,
+        shown: str,
+        max_bytes: int,
+        *,
+        guarded: bool,
+        method: str = "GET",
     ) -> _Raw:
         try:
             response = self.session.send(
@@ -417,7 +476,7 @@ class HttpClient:
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise _Transient(f"{type(exc).__name__}: {exc}") from None
         except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL) as exc:
-            raise SkippableError(f"GET {shown}: {self._scrub(str(exc))}") from None
+            raise SkippableError(f"{method} {shown}: {self._scrub(str(exc))}") from None
         with response:
             if guarded:
                 check_connected_peer(
@@ -430,16 +489,22 @@ class HttpClient:
             self.throttle_for(prepared.url or "").update(state)
             ok = 200 <= response.status_code < 300
             cap = max_bytes if ok else min(max_bytes, ERROR_BODY_LIMIT)
-            body = self._read_body(response, shown, cap, strict=ok)
+            body = self._read_body(response, shown, cap, strict=ok, method=method)
             return _Raw(response.status_code, prepared.url or "", response.headers, body, state)
 
     def _read_body(
-        self, response: requests.Response, shown: str, cap: int, *, strict: bool
+        self,
+        response: requests.Response,
+        shown: str,
+        cap: int,
+        *,
+        strict: bool,
+        method: str = "GET",
     ) -> bytes:
         """Stream the body, refusing (strict) or cutting (error bodies) past `cap` bytes."""
         declared = _content_length(response)
         if strict and declared is not None and declared > cap:
-            raise ResponseTooLargeError(shown, cap, declared)
+            raise ResponseTooLargeError(shown, cap, declared, method)
         chunks: list[bytes] = []
         total = 0
         try:
@@ -447,7 +512,7 @@ class HttpClient:
                 total += len(chunk)
                 if total > cap:
                     if strict:
-                        raise ResponseTooLargeError(shown, cap, total)
+                        raise ResponseTooLargeError(shown, cap, total, method)
                     chunks.append(chunk[: cap - (total - len(chunk))])
                     break
                 chunks.append(chunk)
@@ -468,16 +533,16 @@ class HttpClient:
             )
         return body
 
-    def _raise_for_status(self, raw: _Raw, shown: str) -> None:
+    def _raise_for_status(self, raw: _Raw, shown: str, method: str = "GET") -> None:
         status = raw.status
         if 200 <= status < 300:
             return
         body = raw.body
         if status in (401, 403):
-            raise CredentialsError(shown, status, self._excerpt(body))
+            raise CredentialsError(shown, status, self._excerpt(body), method)
         if status in (404, 410):
-            raise NotFound(shown, status, self._scrub_bytes(body))
-        raise HttpStatusError(shown, status, self._scrub_bytes(body))
+            raise NotFound(shown, status, self._scrub_bytes(body), method=method)
+        raise HttpStatusError(shown, status, self._scrub_bytes(body), method=method)
 
     # -- results and redaction -----------------------------------------------------------
     def _result(self, raw: _Raw, data: Any, attempts: int) -> HttpResult:

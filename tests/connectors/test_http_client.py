@@ -495,3 +495,44 @@ def test_token_never_stored_or_logged(
 def test_auth_headers_need_a_destination() -> None:
     with pytest.raises(ValueError, match="auth_hosts"):
         HttpClient(auth_headers={"Authorization": "Bearer x"})
+
+
+# -- POST (login-style procedures) -------------------------------------------------------
+def test_post_json_sends_json_and_retries_like_get(
+    fake_server: FakeServer, make_client: MakeClient, fake_clock: FakeClock
+) -> None:
+    fake_server.script("POST", "/login", Reply(503), then=Reply.json({"session": "ok"}))
+    result = make_client(max_retries=2).post_json("/login", {"identifier": "me", "n": 1})
+    assert result.data == {"session": "ok"}
+    assert result.attempts == 2
+    sent = fake_server.requests_to("/login", "POST")
+    assert [json.loads(r.body) for r in sent] == [{"identifier": "me", "n": 1}] * 2
+    assert sent[-1].headers["content-type"] == "application/json"
+    assert fake_clock.sleeps == [1.0]
+
+
+def test_post_json_errors_name_the_method_and_hide_registered_secrets(
+    fake_server: FakeServer, make_client: MakeClient
+) -> None:
+    password = "pw-9d1e77c0a4b2"
+    fake_server.add_json("POST", "/login", {"error": f"bad password {password}"}, status=401)
+    fake_server.add_json("POST", "/other", {"error": f"echo {password}"}, status=400)
+    client = make_client()
+    client.scrubber.register(password)
+    with pytest.raises(CredentialsError) as credentials:
+        client.post_json("/login", {"password": password})
+    assert str(credentials.value).startswith("POST ")
+    assert password not in str(credentials.value)
+    with pytest.raises(HttpStatusError) as refused:
+        client.post_json("/other", {"password": password})
+    assert refused.value.status == 400
+    assert password.encode() not in refused.value.body
+    assert password not in str(refused.value)
+
+
+def test_post_json_without_payload_sends_no_body(
+    fake_server: FakeServer, make_client: MakeClient
+) -> None:
+    fake_server.add_json("POST", "/refresh", {"ok": True})
+    assert make_client().post_json("/refresh").data == {"ok": True}
+    assert fake_server.requests_to("/refresh", "POST")[0].body == b""
