@@ -102,9 +102,13 @@ class Archive:
         with self.engine.connect() as conn:
             report = Verifier(conn, self.store, self.signer.public_raw, progress).run()
         errors = sum(1 for p in report.problems if p.severity == "error")
-        self.audit.record(self.actor, "verify", {"ok": report.ok, "errors": errors, **report.counts})
+        self.audit.record(
+            self.actor, "verify", {"ok": report.ok, "errors": errors, **report.counts}
+        )
         return report
 
     def close(self) -> None:
+        if "ingestor" in self.__dict__:
+            self.ingestor.close()
         self.store.close()
         self.engine.dispose()

@@ -11,8 +11,11 @@ from archiver.item import CaptureContext, CapturedItem
 
 PLATFORM = "sample"
 ACCOUNT = "@harbourcu@social.example"
-_CAPTURE = CaptureContext(connector="sample", connector_version=__version__,
-                          request_url="https://social.example/api/v1/accounts/1/statuses")
+_CAPTURE = CaptureContext(
+    connector="sample",
+    connector_version=__version__,
+    request_url="https://social.example/api/v1/accounts/1/statuses",
+)
 
 _POSTS = [
     ("1001", "post", None, "Our branches close at 1pm on Friday for staff training. #community"),
@@ -24,11 +27,21 @@ _POSTS = [
 
 
 def _item(native_id: str, kind: str, parent: str | None, text: str, created: str) -> CapturedItem:
-    raw = {"id": native_id, "created_at": created, "content": f"<p>{text}</p>",
-           "in_reply_to_id": parent, "visibility": "direct" if kind == "dm" else "public",
-           "account": {"id": "1", "acct": "harbourcu"}}
-    content = {"text": text, "author": ACCOUNT, "created_at": created, "in_reply_to": parent,
-               "url": f"https://social.example/@harbourcu/{native_id}"}
+    raw = {
+        "id": native_id,
+        "created_at": created,
+        "content": f"<p>{text}</p>",
+        "in_reply_to_id": parent,
+        "visibility": "direct" if kind == "dm" else "public",
+        "account": {"id": "1", "acct": "harbourcu"},
+    }
+    content = {
+        "text": text,
+        "author": ACCOUNT,
+        "created_at": created,
+        "in_reply_to": parent,
+        "url": f"https://social.example/@harbourcu/{native_id}",
+    }
     return CapturedItem(PLATFORM, ACCOUNT, native_id, kind, content, raw, _CAPTURE)
 
 
@@ -44,9 +57,20 @@ def second_capture() -> Iterator[CapturedItem]:
         if native_id == "1002":
             yield _item(native_id, kind, parent, text.replace("4.1%", "3.9%"), created)
         elif native_id == "1005":
-            evidence = {"status": 404, "body": {"error": "Record not found"},
-                        "observed_at": datetime(2026, 3, 6, tzinfo=UTC).isoformat()}
-            yield CapturedItem(PLATFORM, ACCOUNT, native_id, kind, evidence,
-                               {"error": "Record not found"}, _CAPTURE, deleted=True)
+            evidence = {
+                "status": 404,
+                "body": {"error": "Record not found"},
+                "observed_at": datetime(2026, 3, 6, tzinfo=UTC).isoformat(),
+            }
+            yield CapturedItem(
+                PLATFORM,
+                ACCOUNT,
+                native_id,
+                kind,
+                evidence,
+                {"error": "Record not found"},
+                _CAPTURE,
+                deleted=True,
+            )
         else:
             yield _item(native_id, kind, parent, text, created)

@@ -14,9 +14,11 @@ from archiver.item import CaptureContext, CapturedItem
 from archiver.setup import initialise
 from config.settings import Settings
 
-WORDS = ("compliance rate savings branch member loan community workshop market update "
-         "announcement policy customer service holiday hours mortgage credit account app "
-         "security alert fraud warning investment fund report quarterly results").split()
+WORDS = (
+    "compliance rate savings branch member loan community workshop market update "
+    "announcement policy customer service holiday hours mortgage credit account app "
+    "security alert fraud warning investment fund report quarterly results"
+).split()
 CAPTURE = CaptureContext("bench", "0", "https://bench.example/api/v1/accounts/1/statuses")
 
 
@@ -33,11 +35,20 @@ def synthetic_posts(count: int, accounts: int = 50, seed: int = 7) -> Iterator[C
         text = " ".join(rng.choice(WORDS) for _ in range(30))
         created = (start + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         account = f"@acct{n % accounts}@bench.example"
-        raw = {"id": str(n), "created_at": created, "content": f"<p>{text}</p>",
-               "visibility": "public", "favourites_count": rng.randint(0, 99),
-               "account": {"id": str(n % accounts), "acct": account}}
-        content = {"text": text, "author": account, "created_at": created,
-                   "url": f"https://bench.example/@a/{n}"}
+        raw = {
+            "id": str(n),
+            "created_at": created,
+            "content": f"<p>{text}</p>",
+            "visibility": "public",
+            "favourites_count": rng.randint(0, 99),
+            "account": {"id": str(n % accounts), "acct": account},
+        }
+        content = {
+            "text": text,
+            "author": account,
+            "created_at": created,
+            "url": f"https://bench.example/@a/{n}",
+        }
         yield CapturedItem("mastodon", account, str(n), "post", content, raw, CAPTURE)
 
 

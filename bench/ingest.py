@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from itertools import islice
 
 from bench.common import fresh_archive, peak_rss_mb, synthetic_posts
+
+CHUNK = 5_000
 
 
 def main() -> None:
@@ -21,16 +24,30 @@ def main() -> None:
     sample = next(synthetic_posts(1))
     from archiver.records import build_record
 
-    size = len(build_record(sample, version=1, prev_record_id=None, observation="observed",
-                            captured_at=archive.clock.now()).data)
+    size = len(
+        build_record(
+            sample,
+            version=1,
+            prev_record_id=None,
+            observation="observed",
+            captured_at=archive.clock.now(),
+        ).data
+    )
     print(f"record size: {size} bytes")
 
-    started = time.perf_counter()
-    result = archive.ingest(synthetic_posts(args.records))
-    ingest_seconds = time.perf_counter() - started
-    assert result.counts()["new"] == args.records
-    print(f"ingest: {args.records} records in {ingest_seconds:.1f} s = "
-          f"{args.records / ingest_seconds:,.0f} records/s; peak RSS {peak_rss_mb():.0f} MB")
+    # Items are generated in untimed chunks: the figure is the archive's rate, not the
+    # generator's, and memory stays flat.
+    posts = synthetic_posts(args.records)
+    ingest_seconds, new = 0.0, 0
+    while chunk := list(islice(posts, CHUNK)):
+        started = time.perf_counter()
+        new += archive.ingest(chunk).counts()["new"]
+        ingest_seconds += time.perf_counter() - started
+    assert new == args.records
+    print(
+        f"ingest: {args.records} records in {ingest_seconds:.1f} s = "
+        f"{args.records / ingest_seconds:,.0f} records/s; peak RSS {peak_rss_mb():.0f} MB"
+    )
 
     started = time.perf_counter()
     archive.checkpoint()
@@ -40,8 +57,10 @@ def main() -> None:
     report = archive.verify()
     verify_seconds = time.perf_counter() - started
     assert report.ok, report.problems[:5]
-    print(f"verify: {report.counts['records']} records in {verify_seconds:.1f} s = "
-          f"{report.counts['records'] / verify_seconds:,.0f} records/s; peak RSS {peak_rss_mb():.0f} MB")
+    print(
+        f"verify: {report.counts['records']} records in {verify_seconds:.1f} s = "
+        f"{report.counts['records'] / verify_seconds:,.0f} records/s; peak RSS {peak_rss_mb():.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ def postgres_reason() -> str | None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def catalogue_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: str | None
-                  ) -> Iterator[str]:
+def catalogue_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: str | None
+) -> Iterator[str]:
     """Each test that takes this runs once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'catalogue.sqlite3'}"

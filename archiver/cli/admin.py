@@ -28,12 +28,17 @@ def init(cli: CliContext, as_json: bool) -> None:
     archive = cli.archive()
     archive.audit.record(archive.actor, "init", {"key_id": report.key_id})
     if as_json:
-        print_json({
-            "config": str(config_path), "config_written": wrote_config,
-            "archive_dir": str(report.archive_dir), "catalogue": report.catalogue_url,
-            "key_file": str(report.key_file), "key_created": report.key_created,
-            "key_id": report.key_id,
-        })
+        print_json(
+            {
+                "config": str(config_path),
+                "config_written": wrote_config,
+                "archive_dir": str(report.archive_dir),
+                "catalogue": report.catalogue_url,
+                "key_file": str(report.key_file),
+                "key_created": report.key_created,
+                "key_id": report.key_id,
+            }
+        )
         return
     if wrote_config:
         click.echo(f"wrote example config {config_path} (every setting commented)")

@@ -10,6 +10,7 @@ import click
 
 from archiver import __version__
 from archiver.cli.admin import checkpoint, db, init, keys
+from archiver.cli.capture import accounts_group, capture, connectors_group, runs
 from archiver.cli.context import CliContext
 from archiver.cli.quickstart import quickstart
 from archiver.cli.verify import verify
@@ -34,7 +35,10 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     ctx.call_on_close(state.close)
 
 
-for command in (init, db, keys, checkpoint, verify, quickstart):
+for command in (
+    init, db, keys, checkpoint, verify, quickstart,
+    accounts_group, connectors_group, capture, runs,
+):
     cli.add_command(command)
 
 

@@ -28,10 +28,15 @@ def quickstart(cli: CliContext, as_json: bool) -> None:
     second = archive.ingest(sample.second_capture()).counts()
     signed = archive.checkpoint()
     report = archive.verify()
-    summary = {"config": str(config_path), "archive_dir": str(cli.settings.archive_dir),
-               "first_capture": first, "second_capture": second,
-               "tree_size": signed.tree_size if signed else None, "verify_ok": report.ok,
-               "verify_counts": report.counts}
+    summary = {
+        "config": str(config_path),
+        "archive_dir": str(cli.settings.archive_dir),
+        "first_capture": first,
+        "second_capture": second,
+        "tree_size": signed.tree_size if signed else None,
+        "verify_ok": report.ok,
+        "verify_counts": report.counts,
+    }
     if as_json:
         print_json(summary)
     else:
@@ -40,6 +45,8 @@ def quickstart(cli: CliContext, as_json: bool) -> None:
         click.echo(f"second capture: {second}")
         if signed:
             click.echo(f"checkpoint: {signed.tree_size} records, root {signed.root_hash[:16]}...")
-        click.echo("verify: " + ("everything holds" if report.ok else "PROBLEMS (run archiver verify)"))
+        click.echo(
+            "verify: " + ("everything holds" if report.ok else "PROBLEMS (run archiver verify)")
+        )
     if not report.ok:
         raise click.exceptions.Exit(4)

@@ -86,7 +86,7 @@ class ItemRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     platform: Mapped[str] = mapped_column(String(64))
     account: Mapped[str] = mapped_column(String(255))
-    native_id: Mapped[str] = mapped_column(String(255))
+    native_id: Mapped[str] = mapped_column(String(255), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     latest_record_id: Mapped[str] = mapped_column(HEX64)
     latest_version: Mapped[int] = mapped_column(Integer)

@@ -76,7 +76,9 @@ def test_deletion_is_a_tombstone_and_keeps_every_version(archive: Archive, clock
     assert tombstone["prev_record_id"] == v2.record_id
     assert tombstone["content"]["status"] == 404
     assert stored(archive, v1.record_id)["content"]["text"] == "a"
-    assert archive.ingest([make_item("1", deleted=True, **evidence)]).outcomes[0].status == "unchanged"
+    assert (
+        archive.ingest([make_item("1", deleted=True, **evidence)]).outcomes[0].status == "unchanged"
+    )
     back = archive.ingest([make_item("1", "b")]).outcomes[0]
     assert (back.status, back.version) == ("new", 4)
     assert stored(archive, back.record_id)["observation"] == "observed"
@@ -94,8 +96,17 @@ def test_batches_larger_than_the_batch_size_give_contiguous_leaves(archive: Arch
     archive.ingestor.batch_size = 64
     archive.ingest(make_item(str(n), f"post {n}") for n in range(300))
     with archive.engine.connect() as conn:
-        indexes = conn.execute(select(log_leaves.c.leaf_index).order_by(log_leaves.c.leaf_index)).scalars().all()
-        assert conn.execute(select(chain_heads.c.length).where(chain_heads.c.name == "log")).scalar_one() == 300
+        indexes = (
+            conn.execute(select(log_leaves.c.leaf_index).order_by(log_leaves.c.leaf_index))
+            .scalars()
+            .all()
+        )
+        assert (
+            conn.execute(
+                select(chain_heads.c.length).where(chain_heads.c.name == "log")
+            ).scalar_one()
+            == 300
+        )
     assert indexes == list(range(300))
 
 
@@ -149,7 +160,9 @@ def _ingest_in_child(settings_json: dict, start_at: int) -> None:
 def test_two_processes_ingesting_the_same_items_give_one_record_each(archive: Archive) -> None:
     context = multiprocessing.get_context("spawn")
     settings_json = archive.settings.model_dump(mode="json")
-    workers = [context.Process(target=_ingest_in_child, args=(settings_json, start)) for start in (0, 100)]
+    workers = [
+        context.Process(target=_ingest_in_child, args=(settings_json, start)) for start in (0, 100)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:

@@ -34,7 +34,11 @@ def object_path(archive: Archive, key: str) -> Path:
 
 def first_record_id(archive: Archive) -> str:
     with archive.engine.connect() as conn:
-        return conn.execute(select(records.c.record_id).order_by(records.c.leaf_index)).scalars().first()
+        return (
+            conn.execute(select(records.c.record_id).order_by(records.c.leaf_index))
+            .scalars()
+            .first()
+        )
 
 
 def test_a_clean_archive_verifies(filled: Archive) -> None:
@@ -94,7 +98,9 @@ def test_reordered_log_rows_break_the_signed_root(filled: Archive) -> None:
 def test_an_edited_catalogue_field_is_a_row_mismatch(filled: Archive) -> None:
     record_id = first_record_id(filled)
     with filled.engine.begin() as conn:
-        conn.execute(update(records).where(records.c.record_id == record_id).values(observation="deleted"))
+        conn.execute(
+            update(records).where(records.c.record_id == record_id).values(observation="deleted")
+        )
     report = filled.verify()
     (problem,) = [p for p in report.problems if p.kind == "row-mismatch"]
     assert (problem.expected, problem.found) == ("observed", "deleted")
@@ -102,7 +108,9 @@ def test_an_edited_catalogue_field_is_a_row_mismatch(filled: Archive) -> None:
 
 def test_an_edited_audit_event_breaks_the_chain(filled: Archive) -> None:
     with filled.engine.begin() as conn:
-        conn.execute(update(audit_events).where(audit_events.c.seq == 2).values(actor="someone-else"))
+        conn.execute(
+            update(audit_events).where(audit_events.c.seq == 2).values(actor="someone-else")
+        )
     report = filled.verify()
     problems = [p for p in report.problems if p.check == "audit"]
     assert problems and problems[0].key == "audit_events/2"
@@ -117,12 +125,19 @@ def test_a_deleted_audit_event_is_a_gap(filled: Archive) -> None:
 
 def test_truncating_the_audit_tail_after_a_checkpoint_is_caught(filled: Archive) -> None:
     with filled.engine.begin() as conn:
-        last = conn.execute(select(audit_events.c.seq).order_by(audit_events.c.seq.desc())).scalars().first()
+        last = (
+            conn.execute(select(audit_events.c.seq).order_by(audit_events.c.seq.desc()))
+            .scalars()
+            .first()
+        )
         conn.execute(delete(audit_events).where(audit_events.c.seq >= last - 2))
         from storage.catalogue.db import advance_chain
 
-        head = conn.execute(select(audit_events.c.seq, audit_events.c.event_hash)
-                            .order_by(audit_events.c.seq.desc())).first()
+        head = conn.execute(
+            select(audit_events.c.seq, audit_events.c.event_hash).order_by(
+                audit_events.c.seq.desc()
+            )
+        ).first()
         advance_chain(conn, "audit", head.seq, head.event_hash)
     assert ("audit", "truncated") in kinds(filled.verify())
 

@@ -23,7 +23,9 @@ def test_empty_file_gives_embedded_defaults_under_the_config_folder(tmp_path: Pa
 
 
 def test_every_problem_is_listed_at_once_with_its_key_path(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [storage]
 backend = "tape"
 [retention]
@@ -31,7 +33,8 @@ default_period = "six years"
 [ingest]
 batch_size = 0
 bogus = 1
-""")
+""",
+    )
     with pytest.raises(ConfigProblems) as caught:
         load_settings(path)
     text = "\n".join(caught.value.problems)
@@ -89,7 +92,12 @@ def test_example_config_is_valid_and_documents_every_section(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("6y", Period(6)), ("3y6m", Period(3, 6)), ("90d", Period(days=90)), ("1y2m3d", Period(1, 2, 3))],
+    [
+        ("6y", Period(6)),
+        ("3y6m", Period(3, 6)),
+        ("90d", Period(days=90)),
+        ("1y2m3d", Period(1, 2, 3)),
+    ],
 )
 def test_periods_parse(text: str, expected: Period) -> None:
     assert Period.parse(text) == expected

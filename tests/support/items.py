@@ -22,8 +22,10 @@ def make_item(
     captured_at: datetime | None = None,
     **content: Any,
 ) -> CapturedItem:
-    capture = CAPTURE if captured_at is None else CaptureContext(
-        "test", "0", "https://x.test/api", captured_at=captured_at
+    capture = (
+        CAPTURE
+        if captured_at is None
+        else CaptureContext("test", "0", "https://x.test/api", captured_at=captured_at)
     )
     body = {"text": text, "created_at": "2025-12-01T10:00:00Z", **content}
     payload = raw if raw is not None else {"id": native_id, "content": text, "favourites": 3}

@@ -84,6 +84,7 @@ def upgrade() -> None:
             "platform", "account", "native_id", name=op.f("uq_items_platform_account_native_id")
         ),
     )
+    op.create_index(op.f("ix_items_native_id"), "items", ["native_id"], unique=False)
     op.create_table(
         "log_leaves",
         sa.Column("leaf_index", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -165,6 +166,7 @@ def downgrade() -> None:
 
     op.drop_table("records")
     op.drop_table("log_leaves")
+    op.drop_index(op.f("ix_items_native_id"), table_name="items")
     op.drop_table("items")
     op.drop_table("checkpoints")
     op.drop_table("chain_heads")

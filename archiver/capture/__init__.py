@@ -1,0 +1,1 @@
+"""Capture: accounts, the per-account run (connector -> media -> ingest -> cursor), media."""

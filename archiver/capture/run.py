@@ -1,0 +1,281 @@
+"""One capture run of one account: fetch -> media -> ingest -> cursor, then the
+reconciliation pass (edits and deletions of recent items).
+
+The cursor is saved only after the items before it are archived, so a crash
+re-fetches at most one page: ingest turns those into 'unchanged', giving no
+duplicates and no gaps. Errors are sorted by what to do next: a retriable or
+fatal error ends this account's run (the daemon backs off or pauses it); a
+skippable one (one bad attachment) is recorded and capture carries on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from archiver.archive import Archive
+from archiver.capture.media import MediaFetcher
+from archiver.errors import ArchiverError, FatalError, RetriableError, SkippableError
+from archiver.item import CapturedItem
+from archiver.records import Record, record_key
+from connectors.base import Account, ArchivedItem, Connector, ConnectorContext, CursorUpdate
+from connectors.http import HttpClient
+from connectors.registry import load_connector
+from storage.catalogue.db import write_transaction
+from storage.catalogue.models import capture_runs, cursors, items
+
+log = logging.getLogger(__name__)
+
+MAX_ERRORS_KEPT = 50
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    account: str
+    platform: str
+    status: str = "running"  # ok | partial | failed | fatal
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"new": 0, "edited": 0, "deleted": 0, "unchanged": 0, "failed": 0}
+    )
+    by_kind: dict[str, int] = field(default_factory=dict)
+    media: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def add_error(self, stage: str, message: str, native_id: str | None = None) -> None:
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append({"stage": stage, "native_id": native_id, "message": message})
+
+    @property
+    def seconds(self) -> float:
+        if not (self.started_at and self.finished_at):
+            return 0.0
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class CaptureRunner:
+    def __init__(self, archive: Archive, http_options: dict[str, Any] | None = None) -> None:
+        self.archive = archive
+        self.http_options = http_options or {}  # tests inject clock/sleep here
+
+    def run(self, account: Account) -> RunSummary:
+        summary = self._start(account)
+        connector: Connector | None = None
+        try:
+            connector = self._connector(account)
+            self._capture(connector, account, summary)
+            self._reconcile(connector, account, summary)
+            summary.status = "partial" if summary.counts["failed"] else "ok"
+        except FatalError as exc:
+            summary.status = "fatal"
+            summary.add_error("run", f"{type(exc).__name__}: {exc}")
+        except (RetriableError, SkippableError, ArchiverError) as exc:
+            summary.status = "failed"
+            summary.add_error("run", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the account boundary: a connector bug
+            # must not stop the other accounts; it is recorded with its traceback.
+            summary.status = "failed"
+            summary.add_error("run", f"unexpected {type(exc).__name__}: {exc}")
+            log.error("capture of %s crashed:\n%s", account.handle, traceback.format_exc())
+        finally:
+            if connector is not None:
+                connector.close()
+            self._finish(summary)
+        return summary
+
+    # -- the run row ---------------------------------------------------------
+    def _start(self, account: Account) -> RunSummary:
+        now = self.archive.clock.now()
+        with write_transaction(self.archive.engine) as conn:
+            run_id = conn.execute(
+                capture_runs.insert().values(
+                    account_id=account.id,
+                    connector=account.platform,
+                    started_at=now,
+                    status="running",
+                    errors=[],
+                )
+            ).inserted_primary_key[0]
+        return RunSummary(run_id, account.handle, account.platform, started_at=now)
+
+    def _finish(self, summary: RunSummary) -> None:
+        summary.finished_at = self.archive.clock.now()
+        with write_transaction(self.archive.engine) as conn:
+            conn.execute(
+                capture_runs.update()
+                .where(capture_runs.c.id == summary.run_id)
+                .values(
+                    finished_at=summary.finished_at,
+                    status=summary.status,
+                    errors=summary.errors,
+                    **summary.counts,
+                )
+            )
+            self.archive.audit.record(
+                self.archive.actor,
+                "capture",
+                {
+                    "run_id": summary.run_id,
+                    "account": summary.account,
+                    "platform": summary.platform,
+                    "status": summary.status,
+                    **summary.counts,
+                },
+                conn=conn,
+            )
+
+    # -- connector -----------------------------------------------------------
+    def _connector(self, account: Account) -> Connector:
+        connector_class = load_connector(account.platform)
+        settings = account.settings
+        token = os.environ.get(settings.token_env) if settings.token_env else None
+        secrets = [token] if token else []
+
+        def make_client(**overrides: Any) -> HttpClient:
+            options: dict[str, Any] = {
+                "base_url": settings.base_url,
+                "secrets": secrets,
+                "allow_hosts": settings.allow_media_hosts,
+                "max_media_bytes": settings.max_media_bytes,
+                **self.http_options,
+            }
+            options.update(overrides)
+            return HttpClient(**options)
+
+        context = ConnectorContext(make_client=make_client, now=self.archive.clock.now)
+        self._media = MediaFetcher(self.archive.store, make_client(), settings.max_media_bytes)
+        return connector_class(account, context)
+
+    def _capture(self, connector: Connector, account: Account, summary: RunSummary) -> None:
+        cursor = self._load_cursor(account.id)
+        page: list[CapturedItem] = []
+        for produced in connector.fetch(cursor):
+            if isinstance(produced, CursorUpdate):
+                self._archive_page(page, account, summary)
+                page = []
+                self._save_cursor(account.id, produced)
+            else:
+                page.append(produced)
+                if len(page) >= self.archive.settings.ingest.batch_size:
+                    self._archive_page(page, account, summary)
+                    page = []
+        self._archive_page(page, account, summary)
+
+    def _reconcile(self, connector: Connector, account: Account, summary: RunSummary) -> None:
+        window = account.settings.reconcile_days
+        if window <= 0:
+            return
+        since = self.archive.clock.now() - timedelta(days=window)
+        page: list[CapturedItem] = []
+        for current in connector.reconcile(self._archived_since(account, since)):
+            page.append(current)
+            if len(page) >= self.archive.settings.ingest.batch_size:
+                self._archive_page(page, account, summary)
+                page = []
+        self._archive_page(page, account, summary)
+
+    def _archived_since(self, account: Account, since: datetime) -> Iterator[ArchivedItem]:
+        query = (
+            select(
+                items.c.native_id, items.c.kind, items.c.latest_record_id, items.c.last_changed_at
+            )
+            .where(
+                items.c.platform == account.platform,
+                items.c.account == account.handle,
+                items.c.deleted.is_(False),
+                items.c.last_changed_at >= since,
+            )
+            .order_by(items.c.id)
+        )
+        with self.archive.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for row in rows:
+            record = Record.from_bytes(self.archive.store.get(record_key(row.latest_record_id)))
+            yield ArchivedItem(
+                row.native_id, row.kind, record.fields["content"], row.last_changed_at
+            )
+
+    # -- archiving a page ----------------------------------------------------
+    def _archive_page(
+        self, page: list[CapturedItem], account: Account, summary: RunSummary
+    ) -> None:
+        if not page:
+            return
+        page = [self._checked(item, account) for item in page]
+        changing = self.archive.ingestor.would_change(page)
+        ready = [
+            self._with_media(item, summary) if change else item
+            for item, change in zip(page, changing, strict=True)
+        ]
+        result = self.archive.ingest(ready, run_id=summary.run_id, audit=False)
+        for item, outcome in zip(ready, result.outcomes, strict=True):
+            summary.counts[outcome.status] += 1
+            if outcome.status != "unchanged":
+                label = "tombstone" if outcome.status == "deleted" else item.kind
+                summary.by_kind[label] = summary.by_kind.get(label, 0) + 1
+                if outcome.version > 1 and outcome.status == "edited":
+                    summary.by_kind["version"] = summary.by_kind.get("version", 0) + 1
+
+    @staticmethod
+    def _checked(item: CapturedItem, account: Account) -> CapturedItem:
+        """A connector may only archive into its own account."""
+        if item.platform != account.platform or item.account != account.handle:
+            raise FatalError(
+                f"connector yielded an item for {item.platform}/{item.account}, "
+                f"not {account.platform}/{account.handle}"
+            )
+        return item
+
+    def _with_media(self, item: CapturedItem, summary: RunSummary) -> CapturedItem:
+        if not item.attachments:
+            return item
+        stored = []
+        for attachment in item.attachments:
+            try:
+                stored.append(self._media.fetch(attachment))
+                summary.media += 1
+            except SkippableError as exc:
+                summary.counts["failed"] += 1
+                summary.add_error("media", f"{attachment.url}: {exc}", item.native_id)
+        return dataclasses.replace(item, media=tuple(stored))
+
+    # -- cursors -------------------------------------------------------------
+    def _load_cursor(self, account_id: int) -> dict[str, str]:
+        with self.archive.engine.connect() as conn:
+            rows = conn.execute(
+                select(cursors.c.stream, cursors.c.value).where(cursors.c.account_id == account_id)
+            )
+            return {row.stream: row.value for row in rows}
+
+    def _save_cursor(self, account_id: int, update: CursorUpdate) -> None:
+        now = self.archive.clock.now()
+        with write_transaction(self.archive.engine) as conn:
+            changed = conn.execute(
+                cursors.update()
+                .where(cursors.c.account_id == account_id, cursors.c.stream == update.stream)
+                .values(value=update.value, updated_at=now)
+            ).rowcount
+            if not changed:
+                conn.execute(
+                    cursors.insert().values(
+                        account_id=account_id,
+                        stream=update.stream,
+                        value=update.value,
+                        updated_at=now,
+                    )
+                )
+
+
+def capture_accounts(runner: CaptureRunner, accounts: Iterable[Account]) -> list[RunSummary]:
+    """Capture each account in turn; one failing never stops the others."""
+    return [runner.run(account) for account in accounts]
