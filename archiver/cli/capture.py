@@ -29,12 +29,18 @@ def accounts_group() -> None:
 @accounts_group.command("add")
 @click.argument("platform")
 @click.argument("handle")
-@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE",
-              help="A connector setting (JSON values allowed), e.g. --set base_url=https://...")
+@click.option(
+    "--set",
+    "pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A connector setting (JSON values allowed), e.g. --set base_url=https://...",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_cli
-def accounts_add(cli: CliContext, platform: str, handle: str, pairs: tuple[str, ...],
-                 as_json: bool) -> None:
+def accounts_add(
+    cli: CliContext, platform: str, handle: str, pairs: tuple[str, ...], as_json: bool
+) -> None:
     """Add (or update) an account. Tokens are never stored: name the environment
     variable that holds one with --set token_env=NAME."""
     settings = {}
@@ -48,8 +54,11 @@ def accounts_add(cli: CliContext, platform: str, handle: str, pairs: tuple[str, 
             settings[key] = value
     account = _accounts(cli).add(platform, handle, settings)
     archive = cli.archive()
-    archive.audit.record(archive.actor, "account-add",
-                         {"account_id": account.id, "platform": platform, "handle": handle})
+    archive.audit.record(
+        archive.actor,
+        "account-add",
+        {"account_id": account.id, "platform": platform, "handle": handle},
+    )
     if as_json:
         print_json(_account_json(account))
     else:
@@ -68,8 +77,13 @@ def accounts_list(cli: CliContext, include_disabled: bool, as_json: bool) -> Non
         return
     table = Table("id", "platform", "handle", "base_url", "token_env")
     for account in found:
-        table.add_row(str(account.id), account.platform, account.handle,
-                      account.settings.base_url, account.settings.token_env or "")
+        table.add_row(
+            str(account.id),
+            account.platform,
+            account.handle,
+            account.settings.base_url,
+            account.settings.token_env or "",
+        )
     cli.console.print(table)
 
 
@@ -85,8 +99,12 @@ def accounts_remove(cli: CliContext, account: str) -> None:
 
 
 def _account_json(account) -> dict:
-    return {"id": account.id, "platform": account.platform, "handle": account.handle,
-            "settings": account.settings.model_dump(mode="json")}
+    return {
+        "id": account.id,
+        "platform": account.platform,
+        "handle": account.handle,
+        "settings": account.settings.model_dump(mode="json"),
+    }
 
 
 @click.group("connectors")
@@ -101,8 +119,14 @@ def connectors_list(as_json: bool) -> None:
     rows = []
     for name in connector_names():
         connector = load_connector(name)
-        rows.append({"name": name, "version": connector.version,
-                     "module": connector.__module__, "ephemeral": connector.ephemeral})
+        rows.append(
+            {
+                "name": name,
+                "version": connector.version,
+                "module": connector.__module__,
+                "ephemeral": connector.ephemeral,
+            }
+        )
     if as_json:
         print_json(rows)
         return
@@ -135,19 +159,46 @@ def capture(cli: CliContext, refs: tuple[str, ...], as_json: bool) -> None:
 
 
 def _summary_json(summary: RunSummary) -> dict:
-    return {"run_id": summary.run_id, "account": summary.account, "platform": summary.platform,
-            "status": summary.status, "counts": summary.counts, "by_kind": summary.by_kind,
-            "media": summary.media, "seconds": summary.seconds, "errors": summary.errors}
+    return {
+        "run_id": summary.run_id,
+        "account": summary.account,
+        "platform": summary.platform,
+        "status": summary.status,
+        "counts": summary.counts,
+        "by_kind": summary.by_kind,
+        "media": summary.media,
+        "seconds": summary.seconds,
+        "errors": summary.errors,
+    }
 
 
 def _print_summaries(cli: CliContext, summaries: list[RunSummary]) -> None:
-    table = Table("run", "account", "status", "new", "edited", "deleted", "unchanged",
-                  "failed", "media", "seconds")
+    table = Table(
+        "run",
+        "account",
+        "status",
+        "new",
+        "edited",
+        "deleted",
+        "unchanged",
+        "failed",
+        "media",
+        "seconds",
+    )
     for s in summaries:
         c = s.counts
-        table.add_row(str(s.run_id), f"{s.platform} {s.account}", s.status, str(c["new"]),
-                      str(c["edited"]), str(c["deleted"]), str(c["unchanged"]), str(c["failed"]),
-                      str(s.media), f"{s.seconds:.1f}")
+        table.add_row(
+            str(s.run_id),
+            f"{s.platform} {s.account}",
+            s.status,
+            str(c["new"]),
+            str(c["edited"]),
+            str(c["deleted"]),
+            str(c["unchanged"]),
+            str(c["failed"]),
+            str(s.media),
+            f"{s.seconds:.1f}",
+        )
     cli.console.print(table)
     for s in summaries:
         for error in s.errors:
@@ -162,9 +213,12 @@ def _print_summaries(cli: CliContext, summaries: list[RunSummary]) -> None:
 def runs(cli: CliContext, ref: str | None, limit: int, as_json: bool) -> None:
     """Capture-run history, newest first."""
     archive = cli.archive()
-    query = (select(capture_runs, accounts.c.handle)
-             .join(accounts, accounts.c.id == capture_runs.c.account_id, isouter=True)
-             .order_by(capture_runs.c.id.desc()).limit(limit))
+    query = (
+        select(capture_runs, accounts.c.handle)
+        .join(accounts, accounts.c.id == capture_runs.c.account_id, isouter=True)
+        .order_by(capture_runs.c.id.desc())
+        .limit(limit)
+    )
     if ref:
         query = query.where(capture_runs.c.account_id == _accounts(cli).get(ref).id)
     with archive.engine.connect() as conn:
@@ -172,10 +226,19 @@ def runs(cli: CliContext, ref: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         print_json([{**row._mapping} for row in rows])
         return
-    table = Table("run", "account", "started", "status", "new", "edited", "deleted",
-                  "unchanged", "failed")
+    table = Table(
+        "run", "account", "started", "status", "new", "edited", "deleted", "unchanged", "failed"
+    )
     for row in rows:
-        table.add_row(str(row.id), row.handle or "", str(row.started_at)[:19], row.status,
-                      str(row.new), str(row.edited), str(row.deleted), str(row.unchanged),
-                      str(row.failed))
+        table.add_row(
+            str(row.id),
+            row.handle or "",
+            str(row.started_at)[:19],
+            row.status,
+            str(row.new),
+            str(row.edited),
+            str(row.deleted),
+            str(row.unchanged),
+            str(row.failed),
+        )
     cli.console.print(table)
