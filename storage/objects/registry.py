@@ -1,21 +1,61 @@
-"""Find object-store backends by name through entry points; the core never imports one."""
+"""Find an object-store backend by name and open it.
+
+The core never imports a backend: it names one in the settings and the
+registry loads it from the `archiver.storage` entry points, so a new backend
+is one package plus one entry-point line.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from archiver.errors import StorageError
 from storage.objects.base import ObjectStore
 
-GROUP = "archiver.storage"
+ENTRY_POINT_GROUP = "archiver.storage"
+
+
+def installed_backends() -> list[str]:
+    """The names of every installed object-store backend, sorted."""
+    return sorted({entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def backend_class(name: str) -> type[ObjectStore]:
+    """The ObjectStore class registered under `name`."""
+    entry = _entry_point(name)
+    try:
+        loaded = entry.load()
+    except (ImportError, AttributeError) as exc:
+        raise StorageError(
+            f"object-store backend {name!r} is installed ({entry.value}) but cannot be "
+            f"loaded: {exc}; reinstall the package that provides it"
+        ) from exc
+    if not (isinstance(loaded, type) and issubclass(loaded, ObjectStore)):
+        raise StorageError(
+            f"object-store backend {name!r} ({entry.value}) is not an ObjectStore subclass"
+        )
+    return loaded
 
 
 def open_object_store(settings: Any) -> ObjectStore:
-    name = settings.storage.backend
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if name not in found:
-        raise StorageError(f"unknown storage backend {name!r} (installed: {', '.join(sorted(found))})")
-    store = found[name].load().from_settings(settings)
-    store.check()
+    """The configured store, built from the settings and checked usable, so a
+    misconfigured store fails at start-up rather than at the first write."""
+    store = backend_class(settings.storage.backend).from_settings(settings)
+    try:
+        store.check()
+    except BaseException:
+        store.close()
+        raise
     return store
+
+
+def _entry_point(name: str) -> EntryPoint:
+    matches = [entry for entry in entry_points(group=ENTRY_POINT_GROUP) if entry.name == name]
+    if not matches:
+        installed = ", ".join(installed_backends()) or "none"
+        raise StorageError(
+            f"unknown object-store backend {name!r}; installed: {installed} "
+            f"(entry-point group {ENTRY_POINT_GROUP!r}; check storage.backend)"
+        )
+    return matches[0]
