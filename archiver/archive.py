@@ -10,13 +10,13 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine
-from storage.objects.registry import open_object_store
 
 from archiver.audit import AuditTrail
 from archiver.checkpoints import Checkpoint, checkpoint_row, sign_tree_head
 from archiver.clock import Clock, SystemClock
 from archiver.ingest import Ingestor, IngestResult
 from archiver.item import CapturedItem
+from archiver.search_service import SearchService
 from archiver.signing import Signer, load_signer
 from archiver.verify import Progress, Verifier, VerifyReport
 from config.settings import Settings
@@ -24,6 +24,7 @@ from storage.catalogue.db import open_engine, write_transaction
 from storage.catalogue.migrate import require_current
 from storage.catalogue.models import checkpoints
 from storage.objects.base import ObjectStore
+from storage.objects.registry import open_object_store
 
 ACTOR_ENV_VAR = "ARCHIVER_ACTOR"
 
@@ -60,6 +61,11 @@ class Archive:
     @cached_property
     def signer(self) -> Signer:
         return load_signer(self.settings.key_file)
+
+    @cached_property
+    def search(self) -> SearchService:
+        """Search, index catch-up, reindex and the index check (archiver/search_service.py)."""
+        return SearchService(self)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -101,6 +107,7 @@ class Archive:
         """Re-derive and check everything (see archiver.verify); audited with its outcome."""
         with self.engine.connect() as conn:
             report = Verifier(conn, self.store, self.signer.public_raw, progress).run()
+        self.search.check_into(report, progress)  # the index holds exactly the catalogue
         errors = sum(1 for p in report.problems if p.severity == "error")
         self.audit.record(
             self.actor, "verify", {"ok": report.ok, "errors": errors, **report.counts}

@@ -21,9 +21,26 @@ KINDS = ("post", "reply", "comment", "dm", "story", "reel", "ad", "profile")
 #   visibility, content_warning, edited_at, boost_of, poll, participants (DMs),
 #   hidden (moderated comments), conversation_id (DMs).
 CONTENT_FIELDS = (
-    "text", "author", "author_name", "created_at", "url", "in_reply_to", "thread_id", "lang",
-    "hashtags", "mentions", "urls", "media", "visibility", "content_warning", "edited_at",
-    "boost_of", "poll", "participants", "hidden", "conversation_id",
+    "text",
+    "author",
+    "author_name",
+    "created_at",
+    "url",
+    "in_reply_to",
+    "thread_id",
+    "lang",
+    "hashtags",
+    "mentions",
+    "urls",
+    "media",
+    "visibility",
+    "content_warning",
+    "edited_at",
+    "boost_of",
+    "poll",
+    "participants",
+    "hidden",
+    "conversation_id",
 )
 
 

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from storage.objects.registry import open_object_store
-
 from archiver.signing import create_key, load_signer
 from config.settings import Settings
 from storage.catalogue.db import open_engine
 from storage.catalogue.migrate import upgrade
+from storage.objects.registry import open_object_store
 
 
 def example_config() -> str:

@@ -59,7 +59,8 @@ def main() -> None:
     assert report.ok, report.problems[:5]
     print(
         f"verify: {report.counts['records']} records in {verify_seconds:.1f} s = "
-        f"{report.counts['records'] / verify_seconds:,.0f} records/s; peak RSS {peak_rss_mb():.0f} MB"
+        f"{report.counts['records'] / verify_seconds:,.0f} records/s; "
+        f"peak RSS {peak_rss_mb():.0f} MB"
     )
 
 

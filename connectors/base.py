@@ -31,14 +31,18 @@ class ConnectorSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str = Field(description="API root, e.g. https://mastodon.social (any test server too)")
+    base_url: str = Field(
+        description="API root, e.g. https://mastodon.social (any test server too)"
+    )
     token_env: str | None = Field(None, description="Environment variable holding the token")
     allow_media_hosts: list[str] = Field(
         default_factory=list,
         description="Hosts allowed for media even if private or loopback (tests: 127.0.0.1)",
     )
     max_media_bytes: int = Field(50 * 1024 * 1024, ge=1)
-    reconcile_days: int = Field(30, ge=0, description="How far back to re-check for edits/deletions")
+    reconcile_days: int = Field(
+        30, ge=0, description="How far back to re-check for edits/deletions"
+    )
 
     def secret(self, env_var: str | None = None) -> str:
         """The token from the environment; FatalError (pause the account) when unset."""

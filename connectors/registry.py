@@ -17,7 +17,9 @@ def connector_names() -> list[str]:
 def load_connector(name: str) -> type[Connector]:
     found = {ep.name: ep for ep in entry_points(group=GROUP)}
     if name not in found:
-        raise UsageError(f"no connector named {name!r} (installed: {', '.join(sorted(found)) or 'none'})")
+        raise UsageError(
+            f"no connector named {name!r} (installed: {', '.join(sorted(found)) or 'none'})"
+        )
     connector = found[name].load()
     if not (isinstance(connector, type) and issubclass(connector, Connector)):
         raise UsageError(f"entry point {name!r} does not name a Connector subclass")

@@ -1,1 +1,1 @@
-"""The command line: parses, calls a service, prints (tables or --json), maps errors to exit codes."""
+"""The command line: parse, call a service, print (tables or --json), map errors to exit codes."""

@@ -36,8 +36,16 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 for command in (
-    init, db, keys, checkpoint, verify, quickstart,
-    accounts_group, connectors_group, capture, runs,
+    init,
+    db,
+    keys,
+    checkpoint,
+    verify,
+    quickstart,
+    accounts_group,
+    connectors_group,
+    capture,
+    runs,
 ):
     cli.add_command(command)
 

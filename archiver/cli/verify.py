@@ -1,4 +1,5 @@
-"""`archiver verify`: exit 0 only when every record, blob, leaf, checkpoint and audit event holds."""
+"""`archiver verify`: exit 0 only when every record, blob, leaf, checkpoint and audit
+event holds."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def verify(cli: CliContext, as_json: bool) -> None:
             for p in report.problems:
                 detail = p.message
                 if p.expected is not None:
-                    detail += f" ({p.algorithm + ': ' if p.algorithm else ''}expected {p.expected}, found {p.found})"
+                    algorithm = f"{p.algorithm}: " if p.algorithm else ""
+                    detail += f" ({algorithm}expected {p.expected}, found {p.found})"
                 table.add_row(p.severity, p.check, p.kind, p.key, detail)
             cli.console.print(table)
         click.echo("archive verified: everything holds" if report.ok else "VERIFY FAILED")

@@ -15,7 +15,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),  # includes lone surrogates
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -36,8 +38,11 @@ def _same(a: object, b: object) -> bool:
 
 
 def test_exact_bytes_of_a_known_value() -> None:
-    value = {"b": [1, "é", None, True], "a": "line\nbreak \"q\"", "\u00e9": 2, "Z": 1.5}
-    assert canonical_bytes(value) == '{"Z":1.5,"a":"line\\nbreak \\"q\\"","b":[1,"é",null,true],"é":2}'.encode()
+    value = {"b": [1, "é", None, True], "a": 'line\nbreak "q"', "\u00e9": 2, "Z": 1.5}
+    assert (
+        canonical_bytes(value)
+        == '{"Z":1.5,"a":"line\\nbreak \\"q\\"","b":[1,"é",null,true],"é":2}'.encode()
+    )
 
 
 def test_key_order_and_whitespace_do_not_matter() -> None:

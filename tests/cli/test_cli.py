@@ -14,7 +14,10 @@ import pytest
 def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "archiver.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "ARCHIVER_ACTOR": "cli-test", **(env or {})},
     )
 
@@ -28,7 +31,9 @@ def test_quickstart_on_an_empty_folder_captures_and_verifies(tmp_path: Path) -> 
     assert summary["second_capture"] == {"new": 0, "edited": 1, "deleted": 1, "unchanged": 3}
     assert (tmp_path / "archiver.toml").exists()
     assert (tmp_path / "archive" / "catalogue.sqlite3").exists()
-    assert oct((tmp_path / "archive" / "keys" / "signing-key.pem").stat().st_mode & 0o777) == "0o600"
+    assert (
+        oct((tmp_path / "archive" / "keys" / "signing-key.pem").stat().st_mode & 0o777) == "0o600"
+    )
 
 
 def test_init_is_idempotent_and_keeps_the_key(tmp_path: Path) -> None:
@@ -56,7 +61,9 @@ def test_verify_exits_4_and_names_the_tampered_record(tmp_path: Path) -> None:
 
 
 def test_a_bad_config_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
-    (tmp_path / "archiver.toml").write_text('[storage]\nbackend = "floppy"\n[ingest]\nbatch_size = -1\n')
+    (tmp_path / "archiver.toml").write_text(
+        '[storage]\nbackend = "floppy"\n[ingest]\nbatch_size = -1\n'
+    )
     result = run(tmp_path, "verify")
     assert result.returncode == 2
     assert "storage.backend: unknown backend 'floppy'" in result.stderr
@@ -72,10 +79,15 @@ def test_an_uninitialised_archive_says_what_to_run(tmp_path: Path) -> None:
 
 
 def test_unreachable_s3_names_the_endpoint(tmp_path: Path) -> None:
-    env = {"ARCHIVER_STORAGE__BACKEND": "s3", "ARCHIVER_STORAGE__S3__BUCKET": "records",
-           "ARCHIVER_STORAGE__S3__ENDPOINT_URL": "http://127.0.0.1:9",
-           "ARCHIVER_STORAGE__S3__MAX_ATTEMPTS": "1", "ARCHIVER_STORAGE__S3__CONNECT_TIMEOUT": "1",
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    env = {
+        "ARCHIVER_STORAGE__BACKEND": "s3",
+        "ARCHIVER_STORAGE__S3__BUCKET": "records",
+        "ARCHIVER_STORAGE__S3__ENDPOINT_URL": "http://127.0.0.1:9",
+        "ARCHIVER_STORAGE__S3__MAX_ATTEMPTS": "1",
+        "ARCHIVER_STORAGE__S3__CONNECT_TIMEOUT": "1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
     result = run(tmp_path, "init", env=env)
     assert result.returncode == 3, result.stderr
     assert "127.0.0.1:9" in result.stderr
