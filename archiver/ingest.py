@@ -132,6 +132,7 @@ class Ingestor:
     ) -> list[Outcome]:
         tree_size, _ = lock_chain(conn, "log")
         latest = self._load_latest(conn, batch)
+        known = self._known_versions(conn, [i for i in batch if i.historical])
         now = self.clock.now()
         outcomes: list[Outcome] = []
         new_records: list[tuple[Record, datetime]] = []
@@ -142,6 +143,8 @@ class Ingestor:
             state = latest.get(key)
             fingerprint = content_fingerprint(item)
             status = self._decide(state, item, fingerprint)
+            if item.historical and fingerprint in known.get(key, ()):
+                status = UNCHANGED
             if status == UNCHANGED:
                 assert state is not None
                 outcomes.append(Outcome(*key, UNCHANGED, state.record_id, state.version))
@@ -189,6 +192,7 @@ class Ingestor:
                 }
             )
             tree_size += 1
+            known.setdefault(key, set()).add(fingerprint)
             latest[key] = _Latest(
                 record.record_id,
                 version,
@@ -250,6 +254,26 @@ class Ingestor:
                         row.id,
                     )
         return latest
+
+    @staticmethod
+    def _known_versions(
+        conn: Connection, historical: Sequence[CapturedItem]
+    ) -> dict[tuple[str, str, str], set[str]]:
+        """Content fingerprints of every archived version of items that arrive as history."""
+        known: dict[tuple[str, str, str], set[str]] = {}
+        for item in historical:
+            key = (item.platform, item.account, item.native_id)
+            if key in known:
+                continue
+            rows = conn.execute(
+                select(records.c.content_sha256).where(
+                    records.c.platform == item.platform,
+                    records.c.account == item.account,
+                    records.c.native_id == item.native_id,
+                )
+            )
+            known[key] = set(rows.scalars())
+        return known
 
     @staticmethod
     def _save_items(

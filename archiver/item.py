@@ -120,6 +120,9 @@ class CapturedItem:
     raw: Any
     capture: CaptureContext
     deleted: bool = False  # a tombstone: `content` carries the deletion evidence
+    # An earlier version from the platform's edit history: archived only if no archived
+    # version of the item has this content, so re-reading a history adds nothing.
+    historical: bool = False
     attachments: tuple[Attachment, ...] = ()  # to download (their URLs belong in `content` too)
     media: tuple[MediaRef, ...] = ()  # stored blobs, filled in by the capture pipeline
 

@@ -15,6 +15,8 @@ edits from edited_at plus GET /statuses/:id/history; deletions from a 404 in rec
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -251,7 +253,10 @@ class MastodonConnector(Connector):
                 version_edited_at = entry.get("created_at") if index else None
                 if since is not ALL_VERSIONS and not _is_newer(version_edited_at, since):
                     continue
-                yield self._item(status, kind, extra, history, entry, version_edited_at)
+                yield dataclasses.replace(
+                    self._item(status, kind, extra, history, entry, version_edited_at),
+                    historical=True,
+                )
         yield self._item(status, kind, extra, result, None, edited_at)
 
     def _history(self, status_id: str) -> HttpResult | None:

@@ -174,3 +174,23 @@ def test_two_processes_ingesting_the_same_items_give_one_record_each(archive: Ar
     report = archive.verify()
     assert report.ok, report.problems
     assert report.counts["leaves"] == 200
+
+
+def test_rereading_an_edit_history_adds_nothing(archive: Archive) -> None:
+    from dataclasses import replace
+
+    def history() -> list:
+        return [replace(make_item("1", "v1"), historical=True),
+                replace(make_item("1", "v2"), historical=True), make_item("1", "v3")]
+
+    first = archive.ingest(history()).outcomes
+    assert [o.status for o in first] == ["new", "edited", "edited"]
+    again = archive.ingest(history()).outcomes
+    assert [o.status for o in again] == ["unchanged"] * 3
+    assert count(archive, records) == 3
+
+
+def test_a_revert_to_earlier_text_is_still_an_edit_when_current(archive: Archive) -> None:
+    archive.ingest([make_item("1", "A")])
+    archive.ingest([make_item("1", "B")])
+    assert archive.ingest([make_item("1", "A")]).outcomes[0].status == "edited"

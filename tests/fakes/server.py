@@ -96,6 +96,8 @@ class Route:
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so Content-Length is what frames a body
+    # Small replies otherwise wait ~40 ms for Nagle's algorithm and the peer's delayed ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
