@@ -10,15 +10,11 @@ because a plain file system has no object locks of its own.
 from __future__ import annotations
 
 import ctypes
-import errno
 import itertools
-import json
 import logging
 import os
 import stat
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +37,8 @@ from storage.objects.base import (
     refuse_shortening,
     utc_now,
 )
+from storage.objects.fsutil import fsync_dir, os_reason
+from storage.objects.ledger import UNLOCKED, LockLedger, ledger_entry
 from storage.objects.paths import key_problem, validate_key
 
 Durability = Literal["file", "batch", "none"]
@@ -51,8 +49,6 @@ READ_ONLY = 0o444
 # Shared by every store in the process, so two stores on one directory never
 # pick the same temp name; the pid keeps processes apart.
 _TEMP_SEQUENCE = itertools.count()
-_UNLOCKED = LockState(None, None, False)
-_ENTRY_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 log = logging.getLogger(__name__)
 
 
@@ -115,7 +111,7 @@ class LocalObjectStore(ObjectStore):
             self._ledger.open()
         except OSError as exc:
             raise StorageError(
-                f"local object store at {self._root} is not usable: {_os_reason(exc)}; {hint}"
+                f"local object store at {self._root} is not usable: {os_reason(exc)}; {hint}"
             ) from exc
 
     # -- writing -------------------------------------------------------------
@@ -254,7 +250,7 @@ class LocalObjectStore(ObjectStore):
         except OSError as exc:
             raise StorageError(
                 f"cannot record the locks of {len(entries)} object(s) in {self._ledger.path}: "
-                f"{_os_reason(exc)}; nothing of this batch was stored"
+                f"{os_reason(exc)}; nothing of this batch was stored"
             ) from exc
 
     def _link_all(self, items: list[_Pending], existing: list[str]) -> set[str]:
@@ -288,11 +284,11 @@ class LocalObjectStore(ObjectStore):
                         new_dir = new_dir.rpartition("/")[0]
                         directories.add(new_dir)
                 for directory in sorted(directories, reverse=True):
-                    _fsync_dir(directory)
+                    fsync_dir(directory)
         except OSError as exc:
             raise StorageError(
                 f"objects were written under {self._root} but could not be made durable: "
-                f"{_os_reason(exc)}"
+                f"{os_reason(exc)}"
             ) from exc
 
     def _sync_filesystem(self) -> None:
@@ -300,12 +296,12 @@ class LocalObjectStore(ObjectStore):
             sync_filesystem(self._root)
         except OSError as exc:
             raise StorageError(
-                f"cannot flush the object store at {self._root} to disk: {_os_reason(exc)}"
+                f"cannot flush the object store at {self._root} to disk: {os_reason(exc)}"
             ) from exc
 
     def _write_error(self, key: str, exc: OSError) -> StorageError:
         return StorageError(
-            f"cannot write object {key!r} under {self._root}: {_os_reason(exc)}; "
+            f"cannot write object {key!r} under {self._root}: {os_reason(exc)}; "
             "no file was left under its name"
         )
 
@@ -319,7 +315,7 @@ class LocalObjectStore(ObjectStore):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFoundError(f"no object {key!r} under {self._root}") from None
         except OSError as exc:
-            raise StorageError(f"cannot read object {key!r}: {_os_reason(exc)}") from exc
+            raise StorageError(f"cannot read object {key!r}: {os_reason(exc)}") from exc
 
     def exists(self, key: str) -> bool:
         return self._is_object(key, self._path(key))
@@ -346,7 +342,7 @@ class LocalObjectStore(ObjectStore):
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
-            raise StorageError(f"cannot list {directory}: {_os_reason(exc)}") from exc
+            raise StorageError(f"cannot list {directory}: {os_reason(exc)}") from exc
         entries.sort()
         for name, usable, path in entries:
             if name.endswith("/"):
@@ -371,13 +367,13 @@ class LocalObjectStore(ObjectStore):
                     # Windows refuses to remove read-only files; POSIX never gets here.
                     os.chmod(path, 0o644)
                     os.unlink(path)
-                if state != _UNLOCKED:
+                if state != UNLOCKED:
                     entry = ledger_entry("delete", key, self._clock())
                     self._ledger.append([entry], fsync=self.durability != "none")
                 if self.durability != "none":
-                    _fsync_dir(os.path.dirname(path))
+                    fsync_dir(os.path.dirname(path))
             except OSError as exc:
-                raise StorageError(f"cannot delete object {key!r}: {_os_reason(exc)}") from exc
+                raise StorageError(f"cannot delete object {key!r}: {os_reason(exc)}") from exc
 
     def lock_state(self, key: str) -> LockState:
         path = self._path(key)
@@ -416,7 +412,7 @@ class LocalObjectStore(ObjectStore):
             except OSError as exc:
                 raise StorageError(
                     f"cannot record the lock change of {key!r} in {self._ledger.path}: "
-                    f"{_os_reason(exc)}"
+                    f"{os_reason(exc)}"
                 ) from exc
 
     def close(self) -> None:
@@ -434,180 +430,8 @@ class LocalObjectStore(ObjectStore):
         except (FileNotFoundError, NotADirectoryError):
             return False
         except OSError as exc:
-            raise StorageError(f"cannot look up object {key!r}: {_os_reason(exc)}") from exc
+            raise StorageError(f"cannot look up object {key!r}: {os_reason(exc)}") from exc
         return stat.S_ISREG(mode)
-
-
-class LockLedger:
-    """The lock state of the local store: append-only JSON lines, replayed lazily.
-
-    Entries are appended with one os.write on an O_APPEND descriptor, so
-    processes sharing the store never interleave inside a line; the state is
-    re-read from where this process stopped whenever the file has grown. An
-    flock serialises check-then-change (delete, extend, hold) against batches.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._pid = 0
-        self._offset = 0
-        self._states: dict[str, LockState] = {}
-        self._tail_checked = False
-        self._mutex = threading.RLock()
-
-    def open(self) -> int:
-        """The descriptor, opened once per process (a forked child reopens it,
-        as flock locks belong to the open file and would be shared)."""
-        if self._fd is not None and self._pid == os.getpid():
-            return self._fd
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        created = not self.path.exists()
-        os.makedirs(self.path.parent, exist_ok=True)
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        self._fd = os.open(self.path, flags, 0o644)
-        self._pid = os.getpid()
-        self._tail_checked = False
-        if created:
-            _fsync_dir(os.fspath(self.path.parent))
-            _fsync_dir(os.fspath(self.path.parent.parent))
-        return self._fd
-
-    @contextmanager
-    def locked(self, exclusive: bool) -> Iterator[None]:
-        """Hold the ledger lock: shared for writing batches, exclusive for changes."""
-        with self._mutex:
-            try:
-                fd = self.open()
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            except OSError as exc:
-                raise StorageError(
-                    f"cannot open the lock ledger {self.path}: {_os_reason(exc)}; "
-                    "check that the object store directory is writable"
-                ) from exc
-            try:
-                yield
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def append(self, entries: list[dict[str, Any]], *, fsync: bool) -> None:
-        """Append the entries with one write; OSError if it did not all land."""
-        fd = self.open()
-        if not self._tail_checked:
-            # A crash mid-append leaves a torn last line; end it so ours stay whole.
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                os.write(fd, b"\n")
-            self._tail_checked = True
-        encode = _ENTRY_ENCODER.encode  # one encoder: json.dumps(**options) builds one per call
-        payload = "".join([encode(entry) + "\n" for entry in entries]).encode()
-        try:
-            written = os.write(fd, payload)
-            if written != len(payload):
-                raise OSError(errno.ENOSPC, f"short write ({written} of {len(payload)} bytes)")
-            if fsync:
-                os.fsync(fd)
-        except OSError:
-            self._tail_checked = False
-            raise
-
-    def state(self, key: str) -> LockState:
-        """The key's lock state after replaying every complete line so far."""
-        with self._mutex:
-            try:
-                self._refresh()
-            except OSError as exc:
-                raise StorageError(
-                    f"cannot read the lock ledger {self.path}: {_os_reason(exc)}"
-                ) from exc
-            return self._states.get(key, _UNLOCKED)
-
-    def close(self) -> None:
-        with self._mutex:
-            if self._fd is not None and self._pid == os.getpid():
-                os.close(self._fd)
-            self._fd = None
-
-    def _refresh(self) -> None:
-        fd = self.open()
-        size = os.fstat(fd).st_size
-        if size < self._offset:
-            raise StorageError(
-                f"the lock ledger {self.path} shrank from {self._offset} to {size} bytes; it is "
-                "append-only, so it was truncated or replaced: restore it before deleting anything"
-            )
-        if size == self._offset:
-            return
-        chunk = os.pread(fd, size - self._offset, self._offset)
-        end = chunk.rfind(b"\n") + 1  # a line still being written waits for next time
-        position = self._offset
-        for line in chunk[:end].split(b"\n")[:-1]:
-            self._apply(line, position)
-            position += len(line) + 1
-        self._offset += end
-
-    def _apply(self, line: bytes, position: int) -> None:
-        if not line.strip():
-            return
-        try:
-            entry = json.loads(line)
-            op, key = entry["op"], entry["key"]
-            retain_until = _parse_date(entry.get("retain_until"))
-        except (ValueError, KeyError, TypeError):
-            # Only a crash mid-append makes one; its batch was never linked.
-            log.warning("skipping an unreadable line at byte %d of %s", position, self.path)
-            return
-        old = self._states.get(key, _UNLOCKED)
-        if op == "delete":
-            self._states.pop(key, None)
-            return
-        if op in ("put", "extend"):
-            later = _later(old.retain_until, retain_until)
-            hold = old.legal_hold or bool(entry.get("legal_hold"))
-            self._states[key] = LockState(later, "COMPLIANCE" if later else None, hold)
-        elif op == "hold":
-            mode = "COMPLIANCE" if old.retain_until else None
-            self._states[key] = LockState(old.retain_until, mode, bool(entry["legal_hold"]))
-        else:
-            raise StorageError(
-                f"unknown entry {op!r} at byte {position} of the lock ledger {self.path}; "
-                "was it written by a newer archiver? Upgrade before changing locks"
-            )
-
-
-def ledger_entry(
-    op: str,
-    key: str,
-    at: datetime | str,
-    retain_until: datetime | None = None,
-    legal_hold: bool | None = None,
-) -> dict[str, Any]:
-    """One ledger line: put (born with a lock), extend, hold or delete."""
-    when = at if isinstance(at, str) else at.isoformat()
-    entry: dict[str, Any] = {"op": op, "key": key, "at": when}
-    if retain_until is not None:
-        entry["retain_until"] = retain_until.isoformat()
-    if legal_hold is not None:
-        entry["legal_hold"] = legal_hold
-    return entry
-
-
-def _parse_date(text: object) -> datetime | None:
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise TypeError("retain_until must be an ISO 8601 string")
-    return normalise_retain_until(datetime.fromisoformat(text))
-
-
-def _later(first: datetime | None, second: datetime | None) -> datetime | None:
-    if first is None or second is None:
-        return first or second
-    return max(first, second)
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -648,14 +472,6 @@ def sync_filesystem(path: str) -> None:
         os.close(fd)
 
 
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _path_clash(key: str, exc: OSError) -> StorageError:
     return StorageError(
         f"cannot store {key!r}: part of its path is an object, not a directory ({exc.strerror})"
@@ -667,9 +483,3 @@ def _remove_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def _os_reason(exc: OSError) -> str:
-    name = errno.errorcode.get(exc.errno or 0, "")
-    reason = exc.strerror or str(exc)
-    return f"{reason} ({name})" if name else reason
