@@ -13,6 +13,8 @@ from archiver.cli.admin import checkpoint, db, init, keys
 from archiver.cli.capture import accounts_group, capture, connectors_group, runs
 from archiver.cli.context import CliContext
 from archiver.cli.quickstart import quickstart
+from archiver.cli.search import index_command, reindex, search
+from archiver.cli.status import status
 from archiver.cli.verify import verify
 from archiver.errors import ArchiverError
 
@@ -46,6 +48,10 @@ for command in (
     connectors_group,
     capture,
     runs,
+    search,
+    index_command,
+    reindex,
+    status,
 ):
     cli.add_command(command)
 
