@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mimetypes
 import warnings
 from typing import Any
 
@@ -17,6 +18,8 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 from archiver.errors import SkippableError
 from archiver.item import Attachment, MediaRef
 from archiver.records import media_key
+from connectors.exports.base import ARCHIVE_URL_SCHEME
+from connectors.exports.safe_archive import SafeArchive
 from connectors.http import HttpClient
 from storage.objects.base import ObjectExistsError, ObjectStore
 
@@ -78,17 +81,47 @@ def _exif(image: Image.Image) -> dict[str, str]:
 
 
 class MediaFetcher:
-    def __init__(self, store: ObjectStore, client: HttpClient, max_bytes: int) -> None:
+    """Gets attachments from the platform over HTTP, or from inside an export archive
+    for `archive:<member>` URLs, and stores them."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        client: HttpClient | None,
+        max_bytes: int,
+        export: SafeArchive | None = None,
+    ) -> None:
         self.store = store
         self.client = client
         self.max_bytes = max_bytes
+        self.export = export
 
     def fetch(self, attachment: Attachment) -> MediaRef:
-        """Download and store one attachment; SkippableError says why it could not be."""
-        result = self.client.get_bytes(attachment.url, max_bytes=self.max_bytes)
-        data = result.body
-        content_type = result.headers.get("content-type", "application/octet-stream")
-        content_type = content_type.split(";")[0].strip()
+        """Get and store one attachment; SkippableError says why it could not be."""
+        if attachment.url.startswith(ARCHIVE_URL_SCHEME):
+            data, content_type, source_url = self._from_export(attachment.url), None, attachment.url
+        elif self.client is None:
+            raise MediaRefused(f"{attachment.url}: no HTTP client for media in this run")
+        else:
+            result = self.client.get_bytes(attachment.url, max_bytes=self.max_bytes)
+            data, source_url = result.body, result.url
+            content_type = result.headers.get("content-type")
+        if not content_type:
+            content_type = mimetypes.guess_type(source_url)[0] or "application/octet-stream"
+        return self._keep(data, content_type.split(";")[0].strip(), source_url, attachment)
+
+    def _from_export(self, url: str) -> bytes:
+        member = url.removeprefix(ARCHIVE_URL_SCHEME)
+        if self.export is None or not self.export.exists(member):
+            raise MediaRefused(f"{url}: not in the export archive")
+        data = self.export.read(member)
+        if len(data) > self.max_bytes:
+            raise MediaRefused(f"{url}: {len(data):,} bytes, over the {self.max_bytes:,} byte cap")
+        return data
+
+    def _keep(
+        self, data: bytes, content_type: str, source_url: str, attachment: Attachment
+    ) -> MediaRef:
         metadata: dict[str, Any] = {"description": attachment.description}
         width = height = None
         if attachment.media_type == "image" or content_type.startswith("image/"):
@@ -101,7 +134,7 @@ class MediaFetcher:
             sha256=digest,
             size=len(data),
             content_type=content_type,
-            source_url=result.url,
+            source_url=source_url,
             width=width,
             height=height,
             metadata=metadata,

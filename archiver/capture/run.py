@@ -17,16 +17,25 @@ import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from archiver.archive import Archive
 from archiver.capture.media import MediaFetcher
-from archiver.errors import ArchiverError, FatalError, RetriableError, SkippableError
-from archiver.item import CapturedItem
+from archiver.errors import (
+    ArchiverError,
+    FatalError,
+    RetriableError,
+    SkippableError,
+    UsageError,
+)
+from archiver.item import CaptureContext, CapturedItem
 from archiver.records import Record, record_key
 from connectors.base import Account, ArchivedItem, Connector, ConnectorContext, CursorUpdate
+from connectors.exports.registry import load_importer
+from connectors.exports.safe_archive import SafeArchive, file_sha256
 from connectors.http import HttpClient
 from connectors.registry import load_connector
 from storage.catalogue.db import write_transaction
@@ -94,13 +103,13 @@ class CaptureRunner:
         return summary
 
     # -- the run row ---------------------------------------------------------
-    def _start(self, account: Account) -> RunSummary:
+    def _start(self, account: Account, connector: str | None = None) -> RunSummary:
         now = self.archive.clock.now()
         with write_transaction(self.archive.engine) as conn:
             run_id = conn.execute(
                 capture_runs.insert().values(
                     account_id=account.id,
-                    connector=account.platform,
+                    connector=connector or account.platform,
                     started_at=now,
                     status="running",
                     errors=[],
@@ -156,6 +165,50 @@ class CaptureRunner:
         self._media = MediaFetcher(self.archive.store, make_client(), settings.max_media_bytes)
         return connector_class(account, context)
 
+    def run_import(self, account: Account, format_name: str, path: Path) -> RunSummary:
+        """Import an export file into the account: validated and fully parsed first
+        (UnsafeArchiveError before anything is written), then archived like a capture.
+        Re-importing the same file adds nothing: every item comes out unchanged."""
+        importer = load_importer(format_name)
+        if importer.platform != account.platform:
+            raise UsageError(
+                f"a {format_name!r} export holds {importer.platform} items, "
+                f"but account {account.handle} is on {account.platform}"
+            )
+        source = CaptureContext(
+            f"import:{format_name}",
+            importer.version,
+            source="export",
+            source_sha256=file_sha256(path),
+        )
+        with SafeArchive(path) as export:
+            parsed = sum(1 for _ in importer.items(export, account, source))
+            summary = self._start(account, connector=f"import:{format_name}")
+            self._media = MediaFetcher(
+                self.archive.store, None, account.settings.max_media_bytes, export
+            )
+            try:
+                self._archive_stream(importer.items(export, account, source), account, summary)
+                summary.status = "partial" if summary.counts["failed"] else "ok"
+            except ArchiverError as exc:
+                summary.status = "failed"
+                summary.add_error("import", f"{type(exc).__name__}: {exc}")
+            finally:
+                self._finish(summary)
+        log.info("imported %s: %d items parsed", path, parsed)
+        return summary
+
+    def _archive_stream(
+        self, produced: Iterable[CapturedItem], account: Account, summary: RunSummary
+    ) -> None:
+        page: list[CapturedItem] = []
+        for item in produced:
+            page.append(item)
+            if len(page) >= self.archive.settings.ingest.batch_size:
+                self._archive_page(page, account, summary)
+                page = []
+        self._archive_page(page, account, summary)
+
     def _capture(self, connector: Connector, account: Account, summary: RunSummary) -> None:
         cursor = self._load_cursor(account.id)
         page: list[CapturedItem] = []
@@ -176,13 +229,9 @@ class CaptureRunner:
         if window <= 0:
             return
         since = self.archive.clock.now() - timedelta(days=window)
-        page: list[CapturedItem] = []
-        for current in connector.reconcile(self._archived_since(account, since)):
-            page.append(current)
-            if len(page) >= self.archive.settings.ingest.batch_size:
-                self._archive_page(page, account, summary)
-                page = []
-        self._archive_page(page, account, summary)
+        self._archive_stream(
+            connector.reconcile(self._archived_since(account, since)), account, summary
+        )
 
     def _archived_since(self, account: Account, since: datetime) -> Iterator[ArchivedItem]:
         query = (

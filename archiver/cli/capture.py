@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 from rich.table import Table
@@ -242,3 +243,22 @@ def runs(cli: CliContext, ref: str | None, limit: int, as_json: bool) -> None:
             str(row.failed),
         )
     cli.console.print(table)
+
+
+@click.command("import")
+@click.argument("format_name", metavar="FORMAT")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--account", "ref", required=True, help="The account (id or handle) it belongs to.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_cli
+def import_command(cli: CliContext, format_name: str, path: Path, ref: str, as_json: bool) -> None:
+    """Import a platform export file (e.g. the X archive zip) into an account.
+    Malformed or hostile files are refused before anything is written."""
+    account = _accounts(cli).get(ref)
+    summary = CaptureRunner(cli.archive()).run_import(account, format_name, path)
+    if as_json:
+        print_json(_summary_json(summary))
+    else:
+        _print_summaries(cli, [summary])
+    if summary.status == "failed":
+        raise click.exceptions.Exit(1)

@@ -10,7 +10,13 @@ import click
 
 from archiver import __version__
 from archiver.cli.admin import checkpoint, db, init, keys
-from archiver.cli.capture import accounts_group, capture, connectors_group, runs
+from archiver.cli.capture import (
+    accounts_group,
+    capture,
+    connectors_group,
+    import_command,
+    runs,
+)
 from archiver.cli.context import CliContext
 from archiver.cli.quickstart import quickstart
 from archiver.cli.search import index_command, reindex, search
@@ -48,6 +54,7 @@ for command in (
     connectors_group,
     capture,
     runs,
+    import_command,
     search,
     index_command,
     reindex,

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from archiver.item import Attachment, CaptureContext, CapturedItem
 from connectors.base import ArchivedItem, Connector, CursorUpdate
+from connectors.exports.base import ExportImporter, parse_json
 from connectors.http import NotFound
 
 
@@ -75,3 +76,19 @@ class DemoConnector(Connector):
                 )
             else:
                 yield self._item(result.data, result)
+
+
+class DemoExportImporter(ExportImporter):
+    """The demo platform's export: items.json (a list of {id, text, image?}) plus media/."""
+
+    name = "demo"
+    platform = "demo"
+    version = "0.1.0"
+
+    def items(self, archive, account, source) -> Iterator[CapturedItem]:
+        for payload in parse_json(archive.read("items.json"), "items.json"):
+            image = payload.get("image")
+            content = {"text": payload["text"], "media": [image] if image else []}
+            attachments = (Attachment(f"archive:{image}"),) if image else ()
+            yield CapturedItem(account.platform, account.handle, str(payload["id"]), "post",
+                               content, payload, source, attachments=attachments)

@@ -1,0 +1,1 @@
+"""Importers for platform export files: history the APIs no longer serve."""

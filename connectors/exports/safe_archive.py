@@ -1,0 +1,133 @@
+"""Reading an untrusted export archive (zip) without being hurt by it.
+
+Everything is checked before anything is read: member names (no '..', no
+absolute or drive paths, no backslashes or NUL), no symlinks, member count,
+each member's declared size and compression ratio, the total size. While
+reading, the bytes actually inflated are counted too, because a zip bomb can
+lie about its sizes in the directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from archiver.errors import ArchiverError
+
+MiB = 1024 * 1024
+
+
+class UnsafeArchiveError(ArchiverError):
+    """The export file is malformed or hostile; nothing was imported from it."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_members: int = 200_000
+    max_member_bytes: int = 1024 * MiB  # a 2 GB member is refused
+    max_total_bytes: int = 50 * 1024 * MiB
+    max_ratio: int = 200  # inflated/compressed, for members over ratio_floor
+    ratio_floor: int = 1 * MiB
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def member_problem(name: str) -> str | None:
+    """Why a member name is unsafe, or None."""
+    if not name or "\x00" in name or "\\" in name:
+        return "contains NUL or a backslash"
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "is an absolute path"
+    if any(part in ("..",) for part in PurePosixPath(name).parts):
+        return "climbs out of the archive with '..'"
+    return None
+
+
+class SafeArchive:
+    """A validated zip; `read` returns a member's bytes within the limits."""
+
+    def __init__(self, path: Path, limits: ArchiveLimits | None = None) -> None:
+        self.path = path
+        self.limits = limits or ArchiveLimits()
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise UnsafeArchiveError(f"{path} is not a readable zip archive: {exc}") from exc
+        self._members = {info.filename: info for info in self._zip.infolist()}
+        self._validate()
+
+    def _validate(self) -> None:
+        limits = self.limits
+        infos = list(self._members.values())
+        if len(infos) > limits.max_members:
+            raise UnsafeArchiveError(
+                f"{self.path}: {len(infos)} members, limit {limits.max_members}"
+            )
+        total = 0
+        for info in infos:
+            problem = member_problem(info.filename)
+            if problem:
+                raise UnsafeArchiveError(f"{self.path}: member {info.filename!r} {problem}")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise UnsafeArchiveError(f"{self.path}: member {info.filename!r} is a symlink")
+            if info.file_size > limits.max_member_bytes:
+                raise UnsafeArchiveError(
+                    f"{self.path}: member {info.filename!r} is {info.file_size:,} bytes, "
+                    f"over the {limits.max_member_bytes:,} byte limit"
+                )
+            if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
+                info.compress_size, 1
+            ):
+                raise UnsafeArchiveError(
+                    f"{self.path}: member {info.filename!r} inflates {info.compress_size:,} -> "
+                    f"{info.file_size:,} bytes (a zip bomb?)"
+                )
+            total += info.file_size
+        if total > limits.max_total_bytes:
+            raise UnsafeArchiveError(f"{self.path}: {total:,} bytes inflated, over the limit")
+
+    def names(self) -> list[str]:
+        return sorted(name for name, info in self._members.items() if not info.is_dir())
+
+    def exists(self, name: str) -> bool:
+        return name in self._members
+
+    def read(self, name: str) -> bytes:
+        """A member's bytes, refusing more than it declared (bombs lie)."""
+        info = self._members.get(name)
+        if info is None:
+            raise UnsafeArchiveError(f"{self.path}: no member {name!r}")
+        chunks, size = [], 0
+        with self._zip.open(info) as handle:
+            for chunk in iter(lambda: handle.read(MiB), b""):
+                size += len(chunk)
+                if size > info.file_size or size > self.limits.max_member_bytes:
+                    raise UnsafeArchiveError(
+                        f"{self.path}: member {name!r} inflates past its declared size"
+                    )
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def iter_names(self, prefix: str) -> Iterator[str]:
+        return (n for n in self.names() if n.startswith(prefix))
+
+    def close(self) -> None:
+        self._zip.close()
+
+    def __enter__(self) -> SafeArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
