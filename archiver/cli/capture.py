@@ -13,6 +13,7 @@ from sqlalchemy import select
 from archiver.capture.accounts import AccountService
 from archiver.capture.run import CaptureRunner, RunSummary
 from archiver.cli.context import CliContext, pass_cli, print_json
+from archiver.errors import UsageError
 from connectors.registry import connector_names, load_connector
 from storage.catalogue.models import accounts, capture_runs
 
@@ -119,7 +120,11 @@ def connectors_list(as_json: bool) -> None:
     """List the connectors installed (entry points `archiver.connectors`)."""
     rows = []
     for name in connector_names():
-        connector = load_connector(name)
+        try:
+            connector = load_connector(name)
+        except (ImportError, UsageError) as exc:  # a broken plugin must not hide the others
+            rows.append({"name": name, "version": "", "module": "", "error": str(exc)})
+            continue
         rows.append(
             {
                 "name": name,
@@ -131,9 +136,9 @@ def connectors_list(as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "version", "module")
+    table = Table("name", "version", "module", "problem")
     for row in rows:
-        table.add_row(row["name"], row["version"], row["module"])
+        table.add_row(row["name"], row["version"], row["module"], row.get("error", ""))
     click.get_current_context().find_object(CliContext).console.print(table)
 
 
