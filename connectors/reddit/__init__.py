@@ -1,0 +1,7 @@
+"""Reddit: the account's submissions and comments, edits and deletions over the OAuth API."""
+
+from __future__ import annotations
+
+from .connector import RedditConnector, RedditSettings
+
+__all__ = ["RedditConnector", "RedditSettings"]
