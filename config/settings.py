@@ -104,7 +104,9 @@ class SearchSettings(_Section):
 
 
 class IngestSettings(_Section):
-    batch_size: int = Field(500, ge=1, le=100_000, description="Items per ingest transaction.")
+    batch_size: int = Field(
+        2000, ge=1, le=100_000, description="Items per ingest transaction (fewer syncs when larger)."
+    )
 
 
 class Settings(BaseSettings):

@@ -15,11 +15,13 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
+    text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -72,11 +74,21 @@ class RecordRow(Base):
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    leaf_index: Mapped[int] = mapped_column(BigInteger, unique=True)
+    leaf_index: Mapped[int] = mapped_column(BigInteger)  # unique through log_leaves' key
     capture_run_id: Mapped[int | None] = mapped_column(Integer)
-    indexed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    indexed: Mapped[bool] = mapped_column(Boolean, default=False)
     disposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    __table_args__ = (UniqueConstraint("platform", "account", "native_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "account", "native_id", "version"),
+        # The index queue: a partial index holds only rows still to index, so ingest
+        # and the indexer maintain a small index instead of one over every record.
+        Index(
+            "ix_records_index_queue",
+            "leaf_index",
+            sqlite_where=text("indexed = 0"),
+            postgresql_where=text("indexed = false"),
+        ),
+    )
 
 
 class ItemRow(Base):

@@ -113,7 +113,6 @@ def upgrade() -> None:
         sa.Column("indexed", sa.Boolean(), nullable=False),
         sa.Column("disposed_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("record_id", name=op.f("pk_records")),
-        sa.UniqueConstraint("leaf_index", name=op.f("uq_records_leaf_index")),
         sa.UniqueConstraint(
             "platform",
             "account",
@@ -123,7 +122,13 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("records", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_records_indexed"), ["indexed"], unique=False)
+        batch_op.create_index(
+            "ix_records_index_queue",
+            ["leaf_index"],
+            unique=False,
+            sqlite_where=sa.text("indexed = 0"),
+            postgresql_where=sa.text("indexed = false"),
+        )
 
     op.create_table(
         "capture_runs",
@@ -162,7 +167,7 @@ def downgrade() -> None:
     op.drop_table("cursors")
     op.drop_table("capture_runs")
     with op.batch_alter_table("records", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_records_indexed"))
+        batch_op.drop_index("ix_records_index_queue")
 
     op.drop_table("records")
     op.drop_table("log_leaves")
