@@ -18,6 +18,7 @@ Run: python -m bench.search --records 20000          (quick)
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import resource
@@ -83,11 +84,11 @@ def synthetic_docs(count: int, seed: int = 11) -> Iterator[SearchDoc]:
     3 platforms, 5 years of dates; 5% are edits of an earlier post (demotions)."""
     rng = random.Random(seed)
     words = vocabulary()
-    weights = [1 / (rank + 1) for rank in range(len(words))]
+    cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(words))))
     recent: list[tuple[str, int]] = []
     for n in range(count):
         length = max(5, min(60, int(rng.lognormvariate(3.0, 0.5))))
-        text = " ".join(rng.choices(words, weights, k=length))
+        text = " ".join(rng.choices(words, cum_weights=cumulative, k=length))
         account_no = rng.randrange(500)
         platform = PLATFORMS[account_no % 3]
         created = START + timedelta(seconds=rng.randrange(FIVE_YEARS))

@@ -27,7 +27,7 @@ def snippet_text(snippet: str) -> Text:
     text = Text()
     position = 0
     for match in _MARK.finditer(snippet):
-        text.append(html.unescape(snippet[position:match.start()]))
+        text.append(html.unescape(snippet[position : match.start()]))
         text.append(html.unescape(match.group(1)), style="bold yellow")
         position = match.end()
     text.append(html.unescape(snippet[position:]))
@@ -38,22 +38,43 @@ def snippet_text(snippet: str) -> Text:
 @click.argument("query")
 @click.option("--all-versions", is_flag=True, help="Every version, not only the latest.")
 @click.option("--exclude-deleted", is_flag=True, help="Leave out deleted items (tombstones).")
-@click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True,
-              help="Relevance, or created date (newest first; date-asc oldest first).")
+@click.option(
+    "--sort",
+    type=click.Choice(SORTS),
+    default="relevance",
+    show_default=True,
+    help="Relevance, or created date (newest first; date-asc oldest first).",
+)
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--page-size", type=click.IntRange(1, 1000), default=20, show_default=True)
-@click.option("--facets", is_flag=True, help="Counts by platform, account, kind, month, "
-              "edited and deleted.")
+@click.option(
+    "--facets", is_flag=True, help="Counts by platform, account, kind, month, edited and deleted."
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
-def search(cli: CliContext, query: str, all_versions: bool, exclude_deleted: bool, sort: str,
-           page: int, page_size: int, facets: bool, as_json: bool) -> None:
+def search(
+    cli: CliContext,
+    query: str,
+    all_versions: bool,
+    exclude_deleted: bool,
+    sort: str,
+    page: int,
+    page_size: int,
+    facets: bool,
+    as_json: bool,
+) -> None:
     """Search the archive. QUERY uses the query language in docs/search.md, e.g.
     'loan AND account:@org@x.test AND created:[2024-01-01 TO 2024-03-31]'."""
     service = cli.archive().search
-    request = service.request(query, latest_only=not all_versions,
-                              include_deleted=not exclude_deleted, sort=sort, page=page,
-                              page_size=page_size, facets=facets)
+    request = service.request(
+        query,
+        latest_only=not all_versions,
+        include_deleted=not exclude_deleted,
+        sort=sort,
+        page=page,
+        page_size=page_size,
+        facets=facets,
+    )
     result = service.search(request)
     lag = service.lag()
     if as_json:
@@ -61,20 +82,43 @@ def search(cli: CliContext, query: str, all_versions: bool, exclude_deleted: boo
         return
     scope = "all versions" if all_versions else "latest versions"
     scope += ", deleted excluded" if exclude_deleted else ", deleted included"
-    click.echo(f"{result.total} records match ({scope}); page {page} of {result.pages}, "
-               f"sorted by {sort}")
+    click.echo(
+        f"{result.total} records match ({scope}); page {page} of {result.pages}, sorted by {sort}"
+    )
     if result.hits:
-        table = Table("#", "created", "platform / account", "kind", "v", "flags", "text",
-                      "record", show_lines=False)
+        table = Table(
+            "#",
+            "created",
+            "platform / account",
+            "kind",
+            "v",
+            "flags",
+            "text",
+            "record",
+            show_lines=False,
+        )
         first = (page - 1) * page_size + 1
         for n, hit in enumerate(result.hits, first):
-            flags = " ".join(name for name, on in (("deleted", hit.deleted),
-                                                    ("edited", hit.edited),
-                                                    ("old", not hit.latest)) if on)
+            flags = " ".join(
+                name
+                for name, on in (
+                    ("deleted", hit.deleted),
+                    ("edited", hit.edited),
+                    ("old", not hit.latest),
+                )
+                if on
+            )
             created = hit.created.strftime("%Y-%m-%d %H:%M") if hit.created else ""
-            table.add_row(str(n), created, Text(f"{hit.platform} {hit.account}"), hit.kind,
-                          str(hit.version), flags, snippet_text(hit.snippet),
-                          hit.record_id[:16])
+            table.add_row(
+                str(n),
+                created,
+                Text(f"{hit.platform} {hit.account}"),
+                hit.kind,
+                str(hit.version),
+                flags,
+                snippet_text(hit.snippet),
+                hit.record_id[:16],
+            )
         cli.console.print(table)
     if facets:
         for name, counts in result.facets.items():
@@ -95,8 +139,9 @@ def index_command(cli: CliContext, batch_size: int, as_json: bool) -> None:
     with progress_bar(cli.interactive and not as_json) as progress:
         run = archive.search.index_pending(batch_size, progress)
     if run.indexed or run.skipped:
-        archive.audit.record(archive.actor, "index",
-                             {"indexed": run.indexed, "skipped": len(run.skipped)})
+        archive.audit.record(
+            archive.actor, "index", {"indexed": run.indexed, "skipped": len(run.skipped)}
+        )
     if as_json:
         print_json(run.as_json())
         return

@@ -14,7 +14,7 @@ from archiver.records import record_key
 from archiver.search_service import IndexBusy, SearchService
 from search.index import SearchRequest
 from search.whoosh_index import WhooshIndex
-from storage.catalogue.models import audit_events, records
+from storage.catalogue.models import records
 from tests.support.items import make_item
 
 

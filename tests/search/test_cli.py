@@ -1,0 +1,74 @@
+"""The search commands as a user runs them: `archiver` in a fresh folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from search.whoosh_index import WhooshIndex
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "archiver.cli", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=120, env={**os.environ, "ARCHIVER_ACTOR": "cli-test", "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli-search")
+    assert run(root, "quickstart").returncode == 0
+    return root
+
+
+def test_status_index_search_reindex_verify(folder: Path) -> None:
+    status = json.loads(run(folder, "status", "--json").stdout)
+    assert status["records"] == 7 and status["items"] == 5 and status["accounts"] == 1
+    assert status["index"]["lag"] == 7 and status["last_checkpoint"]["tree_size"] == 7
+    human = run(folder, "status").stdout
+    assert "lag 7 (behind: run `archiver index`)" in human
+
+    indexed = run(folder, "index", "--json")
+    assert indexed.returncode == 0, indexed.stderr
+    assert json.loads(indexed.stdout)["indexed"] == 7
+    assert json.loads(run(folder, "status", "--json").stdout)["index"]["lag"] == 0
+
+    found = json.loads(run(folder, "search", "savings OR workshop", "--json", "--facets").stdout)
+    assert found["total"] == 2 and found["index_lag"] == 0
+    assert {h["native_id"] for h in found["hits"]} == {"1002", "1005"}
+    assert all(len(h["record_id"]) == 64 for h in found["hits"])
+    assert found["facets"]["deleted"] == {"false": 1, "true": 1}
+    older = json.loads(run(folder, "search", "workshop", "--all-versions", "--exclude-deleted",
+                           "--json").stdout)
+    assert [(h["version"], h["deleted"], h["latest"]) for h in older["hits"]] == [(1, False, False)]
+
+    table = run(folder, "search", "rate", "--sort", "date")
+    assert table.returncode == 0, table.stderr
+    assert "2 records match (latest versions, deleted included)" in table.stdout
+    assert "edited" in table.stdout
+
+    rebuilt = run(folder, "reindex", "--json")
+    assert rebuilt.returncode == 0 and json.loads(rebuilt.stdout)["indexed"] == 7
+    report = json.loads(run(folder, "verify", "--json").stdout)
+    assert report["ok"] and report["counts"]["index_documents"] == 7
+
+
+def test_a_bad_query_exits_2_pointing_at_the_column(folder: Path) -> None:
+    result = run(folder, "search", 'savings AND "rate')
+    assert result.returncode == 2
+    assert "query error at column 13: unclosed quote" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_second_indexer_is_refused_with_a_message(folder: Path) -> None:
+    index = WhooshIndex(folder / "archive" / "index")
+    with index.writing("index"):
+        result = run(folder, "index")
+    assert result.returncode == 3
+    assert "only one writer runs at a time" in result.stderr
+    assert "Traceback" not in result.stderr
