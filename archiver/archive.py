@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from archiver.audit import AuditTrail
 from archiver.checkpoints import Checkpoint, checkpoint_row, sign_tree_head
@@ -22,11 +22,12 @@ from archiver.verify import Progress, Verifier, VerifyReport
 from config.settings import Settings
 from storage.catalogue.db import open_engine, write_transaction
 from storage.catalogue.migrate import require_current
-from storage.catalogue.models import checkpoints
+from storage.catalogue.models import checkpoints, records
 from storage.objects.base import ObjectStore
 from storage.objects.registry import open_object_store
 
 ACTOR_ENV_VAR = "ARCHIVER_ACTOR"
+PARALLEL_VERIFY_FROM = 20_000
 
 
 def default_actor() -> str:
@@ -103,10 +104,16 @@ class Archive:
             )
         return checkpoint
 
-    def verify(self, progress: Progress | None = None) -> VerifyReport:
-        """Re-derive and check everything (see archiver.verify); audited with its outcome."""
+    def verify(self, progress: Progress | None = None, workers: int | None = None) -> VerifyReport:
+        """Re-derive and check everything (see archiver.verify); audited with its outcome.
+        `workers`: processes for the record pass; default one per core from
+        PARALLEL_VERIFY_FROM records on (starting workers costs about a second)."""
         with self.engine.connect() as conn:
-            report = Verifier(conn, self.store, self.signer.public_raw, progress).run()
+            if workers is None:
+                total = conn.execute(select(func.count()).select_from(records)).scalar_one()
+                workers = (os.cpu_count() or 1) if total >= PARALLEL_VERIFY_FROM else 1
+            verifier = Verifier(conn, self.store, self.signer.public_raw, progress)
+            report = verifier.run(self.settings, workers)
         self.search.check_into(report, progress)  # the index holds exactly the catalogue
         errors = sum(1 for p in report.problems if p.severity == "error")
         self.audit.record(

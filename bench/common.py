@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import resource
 import tempfile
@@ -20,6 +21,12 @@ WORDS = (
     "security alert fraud warning investment fund report quarterly results"
 ).split()
 CAPTURE = CaptureContext("bench", "0", "https://bench.example/api/v1/accounts/1/statuses")
+
+
+def machine_line() -> str:
+    """Cores and load, printed with every figure: a loaded machine gives slower figures."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"machine: {os.cpu_count()} cores, load average {load}"
 
 
 def peak_rss_mb() -> float:

@@ -10,7 +10,7 @@ import argparse
 import time
 from itertools import islice
 
-from bench.common import fresh_archive, peak_rss_mb, synthetic_posts
+from bench.common import fresh_archive, machine_line, peak_rss_mb, synthetic_posts
 
 CHUNK = 5_000
 
@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     args = parser.parse_args()
     archive = fresh_archive()
+    print(machine_line())
     print(f"archive: {archive.settings.archive_dir}")
     sample = next(synthetic_posts(1))
     from archiver.records import build_record
@@ -57,6 +58,7 @@ def main() -> None:
     report = archive.verify()
     verify_seconds = time.perf_counter() - started
     assert report.ok, report.problems[:5]
+    print(machine_line())
     print(
         f"verify: {report.counts['records']} records in {verify_seconds:.1f} s = "
         f"{report.counts['records'] / verify_seconds:,.0f} records/s; "

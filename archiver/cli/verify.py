@@ -15,12 +15,17 @@ VERIFY_FAILED_EXIT = IntegrityError.exit_code
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Processes for the record pass (default: one per core for large archives).",
+)
 @pass_cli
-def verify(cli: CliContext, as_json: bool) -> None:
+def verify(cli: CliContext, as_json: bool, workers: int | None) -> None:
     """Re-hash every record and blob, check the catalogue, the Merkle log,
     the signed checkpoints and the audit chain."""
     with progress_bar(cli.interactive and not as_json) as progress:
-        report = cli.archive().verify(progress)
+        report = cli.archive().verify(progress, workers)
     if as_json:
         print_json(report.as_json())
     else:

@@ -156,3 +156,18 @@ def test_records_after_the_latest_checkpoint_are_a_note_not_a_failure(filled: Ar
     report = filled.verify()
     assert report.ok
     assert [p.kind for p in report.problems] == ["unsigned-tail"]
+
+
+def test_the_parallel_record_pass_finds_the_same_problems(filled: Archive) -> None:
+    record_id = first_record_id(filled)
+    path = object_path(filled, record_key(record_id))
+    os.chmod(path, 0o644)
+    path.write_bytes(path.read_bytes()[:-1] + b" ")
+    (filled.settings.objects_dir / record_key("f" * 64)).parent.mkdir(parents=True, exist_ok=True)
+    (filled.settings.objects_dir / record_key("f" * 64)).write_bytes(b"{}")
+    serial = filled.verify(workers=1)
+    parallel = filled.verify(workers=2)
+    assert parallel.counts["records"] == serial.counts["records"] == 22
+    assert {(p.kind, p.key) for p in parallel.problems} == {(p.kind, p.key) for p in serial.problems}
+    assert ("hash-mismatch", record_key(record_id)) in {(p.kind, p.key) for p in parallel.problems}
+    assert ("uncatalogued-object", record_key("f" * 64)) in {(p.kind, p.key) for p in parallel.problems}
