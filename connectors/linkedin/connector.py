@@ -322,11 +322,13 @@ class LinkedInConnector(Connector):
         threads += [t for t in comments if t not in threads and t not in gone]
         for post_urn in threads:
             yield from self._reconcile_thread(post_urn, comments.get(post_urn, []))
-        for post_urn, missing in gone.items():
+        for post_urn, answer in gone.items():
             for item in comments.get(post_urn, []):
-                yield self._tombstone(item, missing)  # the post's 404 took its comments
+                yield self._tombstone(item, answer)  # the post's 404 took its comments
 
-    def _reconcile_thread(self, post_urn: str, archived: list[ArchivedItem]) -> Output:
+    def _reconcile_thread(
+        self, post_urn: str, archived: list[ArchivedItem]
+    ) -> Iterator[CapturedItem]:
         seen: set[str] = set()
         try:
             for comment, result in self._comment_tree(post_urn):

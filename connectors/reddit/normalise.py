@@ -18,6 +18,7 @@ from archiver.item import Attachment
 
 KINDS = {"t3": "post", "t1": "comment"}
 DELETION_MARKERS = ("[deleted]", "[removed]")
+GALLERY_TYPES = {"Image": "image", "AnimatedImage": "gifv"}
 WEB = "https://www.reddit.com"
 
 
@@ -131,7 +132,7 @@ def _media(thing: Mapping[str, Any]) -> list[dict[str, Any]]:
             source = meta.get("s") or {}
             url = source.get("u") or source.get("gif") or source.get("mp4")
             if url:
-                kind = {"Image": "image", "AnimatedImage": "gifv"}.get(meta.get("e"), "unknown")
+                kind = GALLERY_TYPES.get(str(meta.get("e")), "unknown")
                 found.append(
                     {"id": entry.get("media_id"), "type": kind, "url": str(url),
                      "description": entry.get("caption")}
