@@ -269,11 +269,11 @@ class CaptureRunner:
         result = self.archive.ingest(ready, run_id=summary.run_id, audit=False)
         for item, outcome in zip(ready, result.outcomes, strict=True):
             summary.counts[outcome.status] += 1
-            if outcome.status != "unchanged":
-                label = "tombstone" if outcome.status == "deleted" else item.kind
+            label = {"new": item.kind, "edited": "version", "deleted": "tombstone"}.get(
+                outcome.status
+            )
+            if label:
                 summary.by_kind[label] = summary.by_kind.get(label, 0) + 1
-                if outcome.version > 1 and outcome.status == "edited":
-                    summary.by_kind["version"] = summary.by_kind.get("version", 0) + 1
 
     @staticmethod
     def _checked(item: CapturedItem, account: Account) -> CapturedItem:

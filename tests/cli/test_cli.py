@@ -22,13 +22,25 @@ def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.
     )
 
 
-def test_quickstart_on_an_empty_folder_captures_and_verifies(tmp_path: Path) -> None:
+def test_quickstart_captures_the_sandbox_organisation_offline_and_verifies(tmp_path: Path) -> None:
     result = run(tmp_path, "quickstart", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["verify_ok"] is True
-    assert summary["first_capture"]["new"] == 5
-    assert summary["second_capture"] == {"new": 0, "edited": 1, "deleted": 1, "unchanged": 3}
+    assert summary["captured"] == {
+        "posts": 4,
+        "replies": 2,
+        "DMs": 2,
+        "versions": 1,
+        "tombstones": 1,
+        "media": 1,
+    }
+    assert [r["status"] for r in summary["runs"]] == ["ok", "ok"]
+    assert summary["indexed"] == 10
+    found = json.loads(run(tmp_path, "search", "savings", "--json").stdout)
+    assert [hit["native_id"] for hit in found["hits"]] == ["1003"]
+    again = json.loads(run(tmp_path, "quickstart", "--json").stdout)
+    assert again["runs"] == [] and again["verify_ok"] is True
     assert (tmp_path / "archiver.toml").exists()
     assert (tmp_path / "archive" / "catalogue.sqlite3").exists()
     assert (
