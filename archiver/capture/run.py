@@ -77,13 +77,16 @@ class CaptureRunner:
         self.archive = archive
         self.http_options = http_options or {}  # tests inject clock/sleep here
 
-    def run(self, account: Account) -> RunSummary:
+    def run(self, account: Account, reconcile: bool = True) -> RunSummary:
+        """Capture new items, then (unless told not to) re-check recent ones for edits and
+        deletions; the daemon schedules the two separately."""
         summary = self._start(account)
         connector: Connector | None = None
         try:
             connector = self._connector(account)
             self._capture(connector, account, summary)
-            self._reconcile(connector, account, summary)
+            if reconcile:
+                self._reconcile(connector, account, summary)
             summary.status = "partial" if summary.counts["failed"] else "ok"
         except FatalError as exc:
             summary.status = "fatal"
@@ -210,19 +213,31 @@ class CaptureRunner:
         self._archive_page(page, account, summary)
 
     def _capture(self, connector: Connector, account: Account, summary: RunSummary) -> None:
-        cursor = self._load_cursor(account.id)
+        """Pages are gathered up to the ingest batch size (each batch costs two store
+        syncs); cursor updates wait until every item yielded before them is archived."""
         page: list[CapturedItem] = []
-        for produced in connector.fetch(cursor):
-            if isinstance(produced, CursorUpdate):
+        cursors_due: dict[str, CursorUpdate] = {}
+        produced_items = iter(connector.fetch(self._load_cursor(account.id)))
+        while True:
+            try:
+                produced = next(produced_items)
+            except StopIteration:
+                break
+            except BaseException:
+                # The connector failed part-way: what it yielded so far is good, keep it.
                 self._archive_page(page, account, summary)
-                page = []
-                self._save_cursor(account.id, produced)
+                self._save_cursors(account.id, cursors_due)
+                raise
+            if isinstance(produced, CursorUpdate):
+                cursors_due[produced.stream] = produced
             else:
                 page.append(produced)
-                if len(page) >= self.archive.settings.ingest.batch_size:
-                    self._archive_page(page, account, summary)
-                    page = []
+            if len(page) >= self.archive.settings.ingest.batch_size:
+                self._archive_page(page, account, summary)
+                page = []
+                self._save_cursors(account.id, cursors_due)
         self._archive_page(page, account, summary)
+        self._save_cursors(account.id, cursors_due)
 
     def _reconcile(self, connector: Connector, account: Account, summary: RunSummary) -> None:
         window = account.settings.reconcile_days
@@ -306,23 +321,28 @@ class CaptureRunner:
             )
             return {row.stream: row.value for row in rows}
 
-    def _save_cursor(self, account_id: int, update: CursorUpdate) -> None:
+    def _save_cursors(self, account_id: int, due: dict[str, CursorUpdate]) -> None:
+        """Save and forget the cursor updates whose items are all archived."""
+        if not due:
+            return
         now = self.archive.clock.now()
         with write_transaction(self.archive.engine) as conn:
-            changed = conn.execute(
-                cursors.update()
-                .where(cursors.c.account_id == account_id, cursors.c.stream == update.stream)
-                .values(value=update.value, updated_at=now)
-            ).rowcount
-            if not changed:
-                conn.execute(
-                    cursors.insert().values(
-                        account_id=account_id,
-                        stream=update.stream,
-                        value=update.value,
-                        updated_at=now,
+            for update in due.values():
+                changed = conn.execute(
+                    cursors.update()
+                    .where(cursors.c.account_id == account_id, cursors.c.stream == update.stream)
+                    .values(value=update.value, updated_at=now)
+                ).rowcount
+                if not changed:
+                    conn.execute(
+                        cursors.insert().values(
+                            account_id=account_id,
+                            stream=update.stream,
+                            value=update.value,
+                            updated_at=now,
+                        )
                     )
-                )
+        due.clear()
 
 
 def capture_accounts(runner: CaptureRunner, accounts: Iterable[Account]) -> list[RunSummary]:
