@@ -149,6 +149,11 @@ class SearchIndex(ABC):
         """The exact number of records matching."""
 
     @abstractmethod
+    def matching_ids(self, query: str, *, latest_only: bool = False,
+                     include_deleted: bool = True) -> set[str]:
+        """Every record id matching, unpaged: what a legal hold or an erasure acts on."""
+
+    @abstractmethod
     def ids(self) -> Iterator[str]:
         """Every indexed record id, in no particular order."""
 

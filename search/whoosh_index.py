@@ -336,6 +336,21 @@ class WhooshIndex(SearchIndex):
             mask = self._mask(searcher, latest_only, include_deleted)
             return len(searcher.search(compiled, limit=1, mask=mask))
 
+    def matching_ids(self, query: str, *, latest_only: bool = False,
+                     include_deleted: bool = True) -> set[str]:
+        compiled = self.compile(query)
+        with self._searching() as searcher:
+            if searcher is None:
+                return set()
+            mask = self._mask(searcher, latest_only, include_deleted) or set()
+            # record_id is a sortable column: reading it avoids loading stored text.
+            column = searcher.reader().column_reader("record_id")
+            return {
+                _text_value(column[docnum])
+                for docnum in searcher.docs_for_query(compiled)
+                if docnum not in mask
+            }
+
     def search(self, request: SearchRequest) -> SearchPage:
         started = time.perf_counter()
         compiled = self.compile(request.query)
@@ -639,3 +654,7 @@ def _exchange(a: Path, b: Path) -> bool:
         log.info("renameat2 exchange unavailable (errno %d)", ctypes.get_errno())
         return False
     return True
+
+
+def _text_value(value: str | bytes) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value

@@ -139,6 +139,15 @@ class ObjectStore(ABC):
     def set_legal_hold(self, key: str, on: bool) -> None:
         """Switch the object's legal hold on or off."""
 
+    def set_legal_holds(self, keys: Iterable[str], on: bool) -> int:
+        """Switch many legal holds (a matter can cover 100,000 records); returns how many
+        objects it touched. Backends override it to batch the work."""
+        count = 0
+        for key in keys:
+            self.set_legal_hold(key, on)
+            count += 1
+        return count
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default has none."""
 

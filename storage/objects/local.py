@@ -389,6 +389,26 @@ class LocalObjectStore(ObjectStore):
     def set_legal_hold(self, key: str, on: bool) -> None:
         self._change_lock(key, "hold", None, on)
 
+    def set_legal_holds(self, keys: Iterable[str], on: bool) -> int:
+        """One ledger append (and one fsync) for the whole batch, under one lock."""
+        wanted = list(dict.fromkeys(keys))
+        with self._ledger.locked(exclusive=True):
+            entries = []
+            for key in wanted:
+                if not self._is_object(key, self._path(key)):
+                    raise ObjectNotFoundError(f"no object {key!r} under {self._root}")
+                if self._ledger.state(key).legal_hold != on:
+                    entries.append(ledger_entry("hold", key, self._clock(), None, on))
+            if entries:
+                try:
+                    self._ledger.append(entries, fsync=self.durability != "none")
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot record {len(entries)} legal holds in {self._ledger.path}: "
+                        f"{os_reason(exc)}"
+                    ) from exc
+        return len(wanted)
+
     def _change_lock(
         self, key: str, op: str, retain_until: datetime | None, legal_hold: bool | None
     ) -> None:

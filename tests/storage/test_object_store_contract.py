@@ -254,3 +254,16 @@ def test_put_many_with_an_invalid_key_writes_nothing(object_store: ObjectStore) 
 def test_an_empty_batch_is_fine(object_store: ObjectStore) -> None:
     object_store.put_many([])
     assert list(object_store.keys()) == []
+
+
+def test_legal_holds_in_a_batch(object_store) -> None:
+    keys = [f"records/sha256/aa/bb/batch-{n}" for n in range(5)]
+    for key in keys:
+        object_store.put(key, b"x")
+    assert object_store.set_legal_holds(keys[:3], True) == 3
+    assert [object_store.lock_state(k).legal_hold for k in keys] == [True, True, True, False, False]
+    with pytest.raises(RetentionError):
+        object_store.delete(keys[0])
+    object_store.set_legal_holds(keys[:3], False)
+    object_store.delete(keys[0])
+    assert not object_store.exists(keys[0])
