@@ -113,7 +113,7 @@ def default_index(path: os.PathLike[str] | str) -> WhooshIndex:
     """The embedded index: parallel writers for big batches (catch-up, rebuild), each
     commit keeping the workers' segments (Whoosh's merge policy folds them later):
     merging them at every commit costs more than the parallelism gains."""
-    return WhooshIndex(path, procs=min(2, os.cpu_count() or 1), limitmb=128, multisegment=True)
+    return WhooshIndex(path, procs=min(2, os.cpu_count() or 1), limitmb=48, multisegment=True)
 
 
 class SearchService:

@@ -234,12 +234,22 @@ class WhooshIndex(SearchIndex):
             build.mkdir(parents=True)
             try:
                 ix = index.create_in(str(build), self.schema)
+                # One writer and one commit for the whole build, as raw Whoosh is used at
+                # its fastest: the new index is invisible until the swap, so per-batch
+                # commits would buy nothing but segment merges.
+                writer = self._writer(ix, max(self.parallel_threshold, 1))
                 total = 0
-                for batch in batches:
-                    if batch:
-                        total += self._add(ix, batch, demote=False)
-                    if on_batch:
-                        on_batch(total)
+                try:
+                    for batch in batches:
+                        for doc in batch:
+                            writer.add_document(**doc.to_fields())
+                        total += len(batch)
+                        if on_batch:
+                            on_batch(total)
+                    writer.commit()
+                except BaseException:
+                    writer.cancel()
+                    raise
                 ix.close()
                 self._swap(build)
             except BaseException:
