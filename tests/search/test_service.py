@@ -87,6 +87,21 @@ def test_a_crash_between_index_commit_and_marking_reindexes_harmlessly(
     assert filled.verify().ok
 
 
+def test_a_crash_before_the_index_commit_loses_nothing(
+    filled: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(docs: object, **options: object) -> int:
+        raise RuntimeError("killed mid-batch")
+
+    monkeypatch.setattr(filled.search.index, "add", crash)
+    with pytest.raises(RuntimeError):
+        filled.search.index_pending()
+    monkeypatch.undo()
+    assert filled.search.lag() == 12 and filled.search.index.doc_count() == 0
+    assert filled.search.index_pending().indexed == 12
+    assert len(find(filled, "loan")) == 10
+
+
 def test_a_second_writer_gets_a_clear_busy_error(filled: Archive) -> None:
     other = SearchService(filled, WhooshIndex(filled.settings.index_dir))
     with filled.search.index.writing("index"):
