@@ -16,6 +16,7 @@ from archiver.checkpoints import Checkpoint, checkpoint_row, sign_tree_head
 from archiver.clock import Clock, SystemClock
 from archiver.ingest import Ingestor, IngestResult
 from archiver.item import CapturedItem
+from archiver.retention import RetentionRules
 from archiver.search_service import SearchService
 from archiver.signing import Signer, load_signer
 from archiver.verify import Progress, Verifier, VerifyReport
@@ -71,12 +72,12 @@ class Archive:
     @cached_property
     def ingestor(self) -> Ingestor:
         return Ingestor(
-            self.engine,
-            self.store,
-            self.clock,
-            self.settings.retention.default,
-            self.settings.ingest.batch_size,
+            self.engine, self.store, self.clock, self.rules, self.settings.ingest.batch_size
         )
+
+    @cached_property
+    def rules(self) -> RetentionRules:
+        return RetentionRules(self.settings.retention)
 
     def ingest(
         self, captured: Iterable[CapturedItem], run_id: int | None = None, audit: bool = True

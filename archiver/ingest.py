@@ -26,9 +26,10 @@ from archiver.errors import StorageError
 from archiver.item import CapturedItem
 from archiver.merkle import leaf_hash
 from archiver.records import Record, build_record, content_fingerprint
-from config.period import Period
+from archiver.retention import RetentionRules
 from storage.catalogue.db import advance_chain, lock_chain, write_transaction
 from storage.catalogue.models import items, log_leaves, records
+from storage.catalogue.retention import record_media
 from storage.objects.base import NewObject, ObjectExistsError, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -81,13 +82,13 @@ class Ingestor:
         engine: Engine,
         store: ObjectStore,
         clock: Clock,
-        retention: Period,
-        batch_size: int = 500,
+        rules: RetentionRules,
+        batch_size: int = 2000,
     ) -> None:
         self.engine = engine
         self.store = store
         self.clock = clock
-        self.retention = retention
+        self.rules = rules
         self.batch_size = batch_size
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="object-writer")
 
@@ -138,6 +139,7 @@ class Ingestor:
         new_records: list[tuple[Record, datetime]] = []
         record_rows: list[dict[str, Any]] = []
         leaf_rows: list[dict[str, Any]] = []
+        media_rows: list[dict[str, Any]] = []
         for item in batch:
             key = (item.platform, item.account, item.native_id)
             state = latest.get(key)
@@ -162,8 +164,15 @@ class Ingestor:
                 captured_at=captured_at,
                 fingerprint=fingerprint,
             )
-            retain_until = self.retention.after(captured_at)
+            created_at = _created_at(item)
+            governing = self.rules.governing(
+                item.platform, item.account, item.kind, created_at, captured_at
+            )
+            retain_until = governing.retain_until
             new_records.append((record, retain_until))
+            media_rows.extend(
+                {"record_id": record.record_id, "sha256": sha} for sha in sorted(_blobs_shown(item))
+            )
             record_rows.append(
                 {
                     "record_id": record.record_id,
@@ -177,8 +186,9 @@ class Ingestor:
                     "content_sha256": fingerprint,
                     "size": len(record.data),
                     "captured_at": captured_at,
-                    "created_at": _created_at(item),
+                    "created_at": created_at,
                     "retain_until": retain_until,
+                    "retention_policy": governing.policy,
                     "leaf_index": tree_size,
                     "capture_run_id": run_id,
                     "indexed": False,
@@ -209,6 +219,8 @@ class Ingestor:
         try:
             conn.execute(records.insert(), record_rows)
             conn.execute(log_leaves.insert(), leaf_rows)
+            if media_rows:
+                conn.execute(record_media.insert(), media_rows)
             self._save_items(conn, batch, latest, now)
             advance_chain(conn, "log", tree_size, None)
         finally:
@@ -336,3 +348,14 @@ def _created_at(item: CapturedItem) -> datetime | None:
         return parse_time(text)
     except ValueError:
         return None
+
+
+def _blobs_shown(item: CapturedItem) -> set[str]:
+    """Every blob a record shows: the media and their thumbnails."""
+    blobs = {m.sha256 for m in item.media}
+    blobs.update(
+        str(m.metadata["thumbnail_sha256"])
+        for m in item.media
+        if m.metadata.get("thumbnail_sha256")
+    )
+    return blobs

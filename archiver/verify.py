@@ -24,13 +24,16 @@ from typing import Any
 from sqlalchemy import Connection, func, select, true
 
 from archiver.audit import check_chain
+from archiver.canonical import canonical_bytes
 from archiver.checkpoints import Checkpoint
 from archiver.errors import ProofError
 from archiver.merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
 from archiver.records import record_key
+from archiver.signing import verify_signature
 from config.settings import Settings
 from storage.catalogue.db import open_engine
 from storage.catalogue.models import audit_events, chain_heads, checkpoints, log_leaves, records
+from storage.catalogue.retention import dispositions
 from storage.objects.base import ObjectNotFoundError, ObjectStore
 from storage.objects.registry import open_object_store
 
@@ -98,6 +101,39 @@ class Verifier:
         self.progress = progress or _no_progress
         self.report = VerifyReport()
 
+    def check_dispositions(self) -> None:
+        """Each disposition report: stored, hashing to its id, signed by the archive."""
+        count = 0
+        for row in self.conn.execute(select(dispositions).order_by(dispositions.c.id)):
+            count += 1
+            try:
+                data = self.store.get(row.object_key)
+            except ObjectNotFoundError:
+                self._problem(
+                    "dispositions", "missing-object", row.object_key, "disposition report missing"
+                )
+                continue
+            found = hashlib.sha256(data).hexdigest()
+            if found != row.report_id:
+                self._problem(
+                    "dispositions",
+                    "hash-mismatch",
+                    row.object_key,
+                    "disposition report bytes do not match their id",
+                    algorithm="sha256",
+                    expected=row.report_id,
+                    found=found,
+                )
+                continue
+            stored = json.loads(data)
+            try:
+                verify_signature(
+                    self.public_raw, canonical_bytes(stored["report"]), stored["signature"]
+                )
+            except ProofError as exc:
+                self._problem("dispositions", "bad-signature", row.object_key, str(exc))
+        self.report.counts["dispositions"] = count
+
     def run(self, settings: Settings | None = None, workers: int = 1) -> VerifyReport:
         """With settings and workers > 1 the record pass runs in worker processes, one
         id prefix each (the pass is CPU-bound in Python; threads do not help)."""
@@ -106,6 +142,7 @@ class Verifier:
         else:
             self.check_records()
         self.check_media()
+        self.check_dispositions()
         audit_length, audit_head = self.check_audit()
         self.check_log(audit_length, audit_head)
         return self.report
@@ -280,8 +317,13 @@ class Verifier:
         leaves: list[bytes] = []  # kept for consistency proofs between checkpoints
         expected_index = 0
         joined = (
-            select(log_leaves, records.c.leaf_index.label("record_leaf_index"))
+            select(
+                log_leaves,
+                records.c.leaf_index.label("record_leaf_index"),
+                dispositions.c.leaf_index.label("report_leaf_index"),
+            )
             .outerjoin(records, records.c.record_id == log_leaves.c.record_id)
+            .outerjoin(dispositions, dispositions.c.report_id == log_leaves.c.record_id)
             .order_by(log_leaves.c.leaf_index)
             .execution_options(yield_per=5000)
         )
@@ -308,7 +350,7 @@ class Verifier:
                     expected=derived,
                     found=row.leaf_hash,
                 )
-            if row.record_leaf_index != row.leaf_index:
+            if row.leaf_index not in (row.record_leaf_index, row.report_leaf_index):
                 self._problem(
                     "log",
                     "leaf-record-mismatch",

@@ -77,9 +77,31 @@ class StorageSettings(_Section):
         return self
 
 
+class RetentionPolicySettings(_Section):
+    """One retention rule: records it matches are kept at least `period`."""
+
+    name: str = Field(description="Named in `archiver records show` and disposition reports.")
+    period: str = Field(description="How long: '3y', '6y', '18m', '90d'.")
+    counted_from: Literal["captured", "created"] = Field(
+        "captured", description="From capture, or from the post's own creation time."
+    )
+    platforms: list[str] = Field(default_factory=list, description="Empty: every platform.")
+    accounts: list[str] = Field(default_factory=list, description="Empty: every account.")
+    kinds: list[str] = Field(default_factory=list, description="Empty: every kind.")
+
+    @field_validator("period")
+    @classmethod
+    def _valid_period(cls, text: str) -> str:
+        Period.parse(text)
+        return text
+
+
 class RetentionSettings(_Section):
     default_period: str = Field(
         "6y", description="Kept at least this long from capture (FINRA 4511 default: 6 years)."
+    )
+    policies: list[RetentionPolicySettings] = Field(
+        default_factory=list, description="More rules; the longest applicable period wins."
     )
 
     @field_validator("default_period")
@@ -87,6 +109,14 @@ class RetentionSettings(_Section):
     def _valid_period(cls, text: str) -> str:
         Period.parse(text)
         return text
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RetentionSettings:
+        names = [policy.name for policy in self.policies]
+        duplicates = sorted({name for name in names if names.count(name) > 1 or name == "default"})
+        if duplicates:
+            raise ValueError(f"policy names must be unique and not 'default': {duplicates}")
+        return self
 
     @property
     def default(self) -> Period:

@@ -15,6 +15,7 @@ from archiver.clock import FixedClock
 from archiver.setup import initialise
 from config.settings import Settings
 from tests.support import postgres
+from tests.support.s3 import moto_s3_server
 
 START = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
@@ -43,6 +44,13 @@ def catalogue_url(
         pytest.skip(postgres_reason)
     with postgres.fresh_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 over HTTP on 127.0.0.1, with fake credentials in the environment."""
+    with moto_s3_server() as endpoint_url:
+        yield endpoint_url
 
 
 @pytest.fixture

@@ -257,7 +257,7 @@ def runs(cli: CliContext, ref: str | None, limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_cli
 def import_command(cli: CliContext, format_name: str, path: Path, ref: str, as_json: bool) -> None:
-    """Import a platform export file (e.g. the X archive zip) into an account.
+    """Import a platform export file, such as the X archive zip, into an account.
     Malformed or hostile files are refused before anything is written."""
     account = _accounts(cli).get(ref)
     summary = CaptureRunner(cli.archive()).run_import(account, format_name, path)

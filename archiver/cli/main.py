@@ -19,6 +19,7 @@ from archiver.cli.capture import (
 )
 from archiver.cli.context import CliContext
 from archiver.cli.quickstart import quickstart
+from archiver.cli.retention import erasure_group, hold_group, records_group, retention_group
 from archiver.cli.search import index_command, reindex, search
 from archiver.cli.status import status
 from archiver.cli.verify import verify
@@ -59,6 +60,10 @@ for command in (
     index_command,
     reindex,
     status,
+    hold_group,
+    retention_group,
+    erasure_group,
+    records_group,
 ):
     cli.add_command(command)
 

@@ -74,6 +74,7 @@ class RecordRow(Base):
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retention_policy: Mapped[str | None] = mapped_column(String(64))
     leaf_index: Mapped[int] = mapped_column(BigInteger)  # unique through log_leaves' key
     capture_run_id: Mapped[int | None] = mapped_column(Integer)
     indexed: Mapped[bool] = mapped_column(Boolean, default=False)

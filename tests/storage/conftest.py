@@ -12,16 +12,9 @@ import pytest
 from storage.objects.base import ObjectStore
 from storage.objects.registry import open_object_store
 from tests.support import local_settings
-from tests.support.s3 import moto_s3_server, s3_settings
+from tests.support.s3 import s3_settings
 
 BACKENDS = ["local", "s3"]
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """moto's S3 over HTTP on 127.0.0.1, with fake credentials in the environment."""
-    with moto_s3_server() as endpoint_url:
-        yield endpoint_url
 
 
 @pytest.fixture
