@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from archiver.archive import Archive
 from archiver.item import CaptureContext, CapturedItem
@@ -59,8 +60,8 @@ def synthetic_posts(count: int, accounts: int = 50, seed: int = 7) -> Iterator[C
         yield CapturedItem("mastodon", account, str(n), "post", content, raw, CAPTURE)
 
 
-def fresh_archive(root: Path | None = None) -> Archive:
+def fresh_archive(root: Path | None = None, **sections: Any) -> Archive:
     root = root or Path(tempfile.mkdtemp(prefix="archiver-bench-"))
-    settings = Settings(archive={"dir": str(root / "archive")})
+    settings = Settings(archive={"dir": str(root / "archive")}, **sections)
     initialise(settings)
     return Archive.open(settings, actor="bench")
