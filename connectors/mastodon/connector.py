@@ -16,7 +16,6 @@ edits from edited_at plus GET /statuses/:id/history; deletions from a 404 in rec
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any

@@ -21,8 +21,8 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 

@@ -48,7 +48,9 @@ def upgrade() -> None:
         "hold_records",
         sa.Column("hold_id", sa.Integer(), nullable=False),
         sa.Column("record_id", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(["hold_id"], ["holds.id"], name=op.f("fk_hold_records_hold_id_holds")),
+        sa.ForeignKeyConstraint(
+            ["hold_id"], ["holds.id"], name=op.f("fk_hold_records_hold_id_holds")
+        ),
         sa.PrimaryKeyConstraint("hold_id", "record_id", name=op.f("pk_hold_records")),
     )
     op.create_index(op.f("ix_hold_records_record_id"), "hold_records", ["record_id"])
@@ -56,7 +58,9 @@ def upgrade() -> None:
         "hold_media",
         sa.Column("hold_id", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(["hold_id"], ["holds.id"], name=op.f("fk_hold_media_hold_id_holds")),
+        sa.ForeignKeyConstraint(
+            ["hold_id"], ["holds.id"], name=op.f("fk_hold_media_hold_id_holds")
+        ),
         sa.PrimaryKeyConstraint("hold_id", "sha256", name=op.f("pk_hold_media")),
     )
     op.create_index(op.f("ix_hold_media_sha256"), "hold_media", ["sha256"])
