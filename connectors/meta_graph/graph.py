@@ -10,7 +10,9 @@ the code, not the status, says what happened:
     reconcile first checks that the Page / Instagram user itself is still readable;
   - 190 / 102 (invalid or expired token), 10 and 200-299 (permission): fatal;
   - 4, 17, 32, 613 and 80000-80014 (application, user, page and business use case
-    rate limits), or is_transient: retriable later.
+    rate limits): waited out when the usage headers say access returns within the
+    client's `max_rate_limit_wait` (estimated_time_to_regain_access), as the client waits
+    out a 429 anywhere else; otherwise retriable later. is_transient: retriable later.
 """
 
 from __future__ import annotations
@@ -150,23 +152,36 @@ class GraphApi:
 
     # -- requests -------------------------------------------------------------------------
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> HttpResult:
-        """GET `path` (e.g. "/me/feed"); Graph errors become the errors the framework acts on."""
+        """GET `path` (e.g. "/me/feed"); Graph errors become the errors the framework acts on.
+
+        A request refused for a rate limit is sent again once access returns, when Meta's
+        usage headers say that is soon enough for the client to wait (at most max_retries
+        times); otherwise the RetriableError hands the wait to the scheduler."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if self._proof:
             query["appsecret_proof"] = self._proof
-        try:
-            result = self.client.get_json(path, params=query)
-        except NotFound as exc:
-            raise ObjectGone(exc.url, GraphErrorInfo.from_body(exc.status, exc.body)) from None
-        except CredentialsError as exc:
-            code = _code_in(str(exc))
-            if code in RATE_LIMIT_CODES:
-                raise self._rate_limited(exc.url, code) from None
-            raise
-        except HttpStatusError as exc:
-            raise self._classified(exc) from None
-        self._pace_on_usage(result)
-        return result
+        waits = 0
+        while True:
+            error: Exception
+            try:
+                result = self.client.get_json(path, params=query)
+            except NotFound as exc:
+                raise ObjectGone(exc.url, GraphErrorInfo.from_body(exc.status, exc.body)) from None
+            except CredentialsError as exc:
+                code = _code_in(str(exc))
+                if code not in RATE_LIMIT_CODES:
+                    raise
+                error, url, throttled = self._rate_limited(exc.url, code), exc.url, True
+            except HttpStatusError as exc:
+                code = GraphErrorInfo.from_body(exc.status, exc.body).code
+                error, url = self._classified(exc), exc.url
+                throttled = code in RATE_LIMIT_CODES
+            else:
+                self._pace_on_usage(result)
+                return result
+            if not (throttled and waits < self.client.max_retries and self._access_soon(url)):
+                raise error from None
+            waits += 1  # the client's throttle holds the next request until access returns
 
     def object(self, object_id: str, fields: str) -> HttpResult:
         """One object by id; ObjectGone when Graph says it no longer exists."""
@@ -257,6 +272,15 @@ class GraphApi:
             f"GET {url}: Graph rate limit reached (code {code}); retry in {wait:.0f}s",
             retry_after=wait,
         )
+
+    def _access_soon(self, url: str) -> bool:
+        """Whether the usage headers of the refused request said when access returns, and
+        that is within what the client waits in a run (else the scheduler waits)."""
+        throttle = self.client.throttle_for(url)
+        state = throttle.state
+        if state is None or state.source != "facebook-usage" or state.reset_at is None:
+            return False
+        return 0 < throttle.delay() <= self.client.max_rate_limit_wait
 
     def _pace_on_usage(self, result: HttpResult) -> None:
         """Meta's usage headers say how much of the quota is used, not when it refills

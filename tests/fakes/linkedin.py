@@ -18,7 +18,10 @@ percent-encoded (Rest.li 2.0):
   /media/<file>                                   bytes (no auth, like media.licdn.com)
 
 LinkedIn publishes no quota headers: throttled requests get 429 (optionally with
-Retry-After), which `rate_limit` scripts.
+Retry-After), which `rate_limit` scripts; `fail` scripts server errors and `truncate`
+cuts real answers short. Text holding lone surrogates (bytes decoded with
+errors="surrogateescape") goes on the wire as those bytes, so a test can serve invalid
+UTF-8.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import copy
 import json
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -50,8 +54,22 @@ def load_fixture(name: str) -> Any:
 ERRORS = load_fixture("errors.json")
 
 
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    """JSON as LinkedIn sends it; lone surrogates in text go out as the bytes they stand for."""
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8", errors="surrogateescape")
+    return Reply(status, {"Content-Type": "application/json", **(headers or {})}, body)
+
+
 def _error(status: int, headers: dict[str, str] | None = None) -> Reply:
-    return Reply.json(ERRORS[str(status)], status, headers)
+    return _json(ERRORS[str(status)], status, headers)
+
+
+@dataclass
+class _Fault:
+    path: re.Pattern[str]
+    kind: str  # "error" | "truncate"
+    remaining: int
+    status: int = 500
 
 
 class FakeLinkedIn:
@@ -67,6 +85,7 @@ class FakeLinkedIn:
         self.assets: dict[str, dict[str, Any]] = {}  # media urn -> Images API answer
         self.files: dict[str, tuple[bytes, str]] = {}
         self._limited: list[str | None] = []  # scripted 429s and their Retry-After
+        self._faults: list[_Fault] = []
         self._template = load_fixture("post_image.json")
         self._comment_template = load_fixture("comment.json")
         first = copy.deepcopy(self._template)
@@ -183,6 +202,16 @@ class FakeLinkedIn:
         with self._lock:
             self._limited.extend([retry_after] * times)
 
+    def fail(self, times: int, *, status: int = 500, path: str = r"/rest/.*") -> None:
+        """The next `times` matching /rest requests get `status` (a server error)."""
+        with self._lock:
+            self._faults.append(_Fault(re.compile(path), "error", times, status))
+
+    def truncate(self, times: int = 1, *, path: str = r"/rest/.*") -> None:
+        """The next `times` matching replies declare their full length but stop halfway."""
+        with self._lock:
+            self._faults.append(_Fault(re.compile(path), "truncate", times))
+
     def listed(self) -> list[dict[str, Any]]:
         """The organisation's posts as the author finder lists them: newest change first."""
         with self._lock:
@@ -195,17 +224,35 @@ class FakeLinkedIn:
             if self._limited:
                 retry_after = self._limited.pop(0)
                 return _error(429, {"Retry-After": retry_after} if retry_after else None)
-            if request.headers.get("authorization") != f"Bearer {self.token}":
-                return _error(401)
-            version = request.headers.get("linkedin-version")
-            if not version:
-                return _error(400)
-            if not re.fullmatch(r"\d{6}", version) or version < "202401":
-                return _error(426)
-            if request.headers.get("x-restli-protocol-version") != "2.0.0":
-                return Reply.json({"status": 400, "code": "ILLEGAL_ARGUMENT",
-                                   "message": "Rest.li protocol 2.0.0 required"}, 400)
-            return self._route(request)
+            fault = self._take_fault(request.path)
+            if fault is not None and fault.kind == "error":
+                return _json({"status": fault.status, "code": "INTERNAL_SERVER_ERROR",
+                              "message": "Internal Server Error"}, fault.status)
+            reply = self._checked(request)
+            if fault is not None:  # truncate: the real reply, cut off
+                reply.send_bytes = len(reply.body) // 2
+            return reply
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        for fault in self._faults:
+            if fault.remaining > 0 and fault.path.fullmatch(path):
+                fault.remaining -= 1
+                return fault
+        return None
+
+    def _checked(self, request: RecordedRequest) -> Reply:
+        """The headers every /rest request needs, then the route."""
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return _error(401)
+        version = request.headers.get("linkedin-version")
+        if not version:
+            return _error(400)
+        if not re.fullmatch(r"\d{6}", version) or version < "202401":
+            return _error(426)
+        if request.headers.get("x-restli-protocol-version") != "2.0.0":
+            return _json({"status": 400, "code": "ILLEGAL_ARGUMENT",
+                          "message": "Rest.li protocol 2.0.0 required"}, 400)
+        return self._route(request)
 
     def _route(self, request: RecordedRequest) -> Reply:
         path = request.path
@@ -213,24 +260,24 @@ class FakeLinkedIn:
             return self._by_author(request)
         if path.startswith("/rest/posts/"):
             post = self.posts.get(unquote(path[len("/rest/posts/"):]))
-            return Reply.json(post) if post is not None else _error(404)
+            return _json(post) if post is not None else _error(404)
         found = _COMMENTS.fullmatch(path)
         if found:
             return self._comments(request, unquote(found["target"]), found["id"])
         found = _MEDIA.fullmatch(path)
         if found:
             asset = self.assets.get(unquote(found["urn"]))
-            return Reply.json(asset) if asset is not None else _error(404)
+            return _json(asset) if asset is not None else _error(404)
         return _error(404)
 
     def _by_author(self, request: RecordedRequest) -> Reply:
         if request.param("q") != "author" or request.param("author") != self.org:
-            return Reply.json({"status": 400, "code": "ILLEGAL_ARGUMENT",
-                               "message": "q=author&author=<organization urn> expected"}, 400)
+            return _json({"status": 400, "code": "ILLEGAL_ARGUMENT",
+                          "message": "q=author&author=<organization urn> expected"}, 400)
         posts = self.listed()
         if request.param("sortBy") == "CREATED":
             posts.sort(key=lambda p: p["createdAt"], reverse=True)
-        return Reply.json(self._paged(request, posts, "/rest/posts"))
+        return _json(self._paged(request, posts, "/rest/posts"))
 
     def _comments(self, request: RecordedRequest, target: str, comment_id: str | None) -> Reply:
         post = target if not target.startswith("urn:li:comment:") else self._post_of(target)
@@ -239,10 +286,10 @@ class FakeLinkedIn:
         listing = self.comments.get(target, [])
         if comment_id is not None:
             match = next((c for c in listing if c["id"] == unquote(comment_id)), None)
-            return Reply.json(match) if match is not None else _error(404)
+            return _json(match) if match is not None else _error(404)
         if target.startswith("urn:li:comment:") and self._find_comment(target) is None:
             return _error(404)
-        return Reply.json(self._paged(request, listing, request.path))
+        return _json(self._paged(request, listing, request.path))
 
     def _paged(self, request: RecordedRequest, elements: list[dict[str, Any]], path: str
                ) -> dict[str, Any]:

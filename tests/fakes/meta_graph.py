@@ -21,7 +21,12 @@ Graph's 400 OAuthException code 190):
   /cdn/<host>/<path>          media bytes (no auth, like Meta's CDNs)
 Every answer carries x-app-usage and x-business-use-case-usage (see `set_usage`); every
 `paging.next` is a graph.facebook.com URL holding the access token, as Graph writes them.
-Signed CDN URLs are re-signed (`oe=`) on every `rotate_cdn()`.
+Signed CDN URLs are re-signed (`oe=`) on every `rotate_cdn()`. Text holding lone
+surrogates (bytes decoded with errors="surrogateescape") goes on the wire as those
+bytes, so a test can serve invalid UTF-8.
+
+Faults: `fail` scripts answers for one path, `rate_limit` answers with Graph's throttling
+error and usage headers saying when access returns, `truncate` cuts real answers short.
 """
 
 from __future__ import annotations
@@ -121,6 +126,7 @@ class FakeGraph:
         self.reply_inline_limit = 25
         self.cdn_requests: list[str] = []
         self.png = png_bytes()
+        self.cdn_files: dict[str, tuple[bytes, str]] = {}  # CDN path -> bytes given by a test
         self.objects: dict[str, dict[str, Any]] = {}
         self.deleted: set[str] = set()
         self.feed: list[str] = []  # post ids
@@ -251,7 +257,12 @@ class FakeGraph:
             live = [self.objects[i] for i in self.feed if i not in self.deleted]
             return sorted(live, key=lambda p: p["created_time"], reverse=True)
 
-    def add_post(self, message: str, *, photo: bool = False) -> dict[str, Any]:
+    def add_post(
+        self, message: str, *, photo: bool = False, image: bytes | None = None
+    ) -> dict[str, Any]:
+        """A new Page post; with `image` (or `photo`) a photo post whose CDN file is
+        `image` (default: a small PNG)."""
+        photo = photo or image is not None
         with self._lock:
             moment = graph_time(self._tick())
             post_id = f"{PAGE_ID}_{self._new_id()}"
@@ -278,6 +289,8 @@ class FakeGraph:
                     "url": f"https://www.facebook.com/photo.php?fbid={photo_id}",
                 }]}
                 post["full_picture"] = src
+                if image is not None:
+                    self.cdn_files[urlsplit(src).path] = (image, "image/png")
             self.objects[post_id] = post
             self.feed.append(post_id)
             self.comments[post_id] = []
@@ -396,7 +409,9 @@ class FakeGraph:
         product_type: str = "FEED",
         media_type: str = "IMAGE",
         children: tuple[str, ...] = (),
+        image: bytes | None = None,
     ) -> dict[str, Any]:
+        """New media; `image` is the file served for a single IMAGE's media_url."""
         with self._lock:
             media_id = self._new_id("1")
             moment = graph_time(self._tick())
@@ -422,6 +437,8 @@ class FakeGraph:
                 media["media_url"] = media["children"]["data"][0]["media_url"]
             else:
                 media["media_url"] = self._media_url(media_type)
+                if image is not None and media_type == "IMAGE":
+                    self.cdn_files[urlsplit(media["media_url"]).path] = (image, "image/png")
                 if media_type == "VIDEO":
                     media["thumbnail_url"] = self._media_url("IMAGE")
             self.objects[media_id] = media
@@ -512,6 +529,43 @@ class FakeGraph:
         """Answer the next requests to exactly `path` (e.g. "/v19.0/me/feed") with `replies`."""
         self.server.script("GET", path, *replies, then=self._handle)
 
+    def rate_limit(
+        self, path: str, *, code: int = 80001, regain_minutes: int = 1, times: int = 1
+    ) -> None:
+        """The next `times` requests to exactly `path` are throttled as Graph throttles:
+        HTTP 400 with a rate-limit error code, and usage headers saying access is blocked
+        for `regain_minutes` (estimated_time_to_regain_access)."""
+        business = {PAGE_ID: [{
+            "type": "pages", "call_count": 100, "total_cputime": 20, "total_time": 20,
+            "estimated_time_to_regain_access": regain_minutes,
+        }]}
+        headers = {
+            **self._usage_headers(),
+            "x-business-use-case-usage": json.dumps(business, separators=(",", ":")),
+        }
+        error = {
+            "message": f"(#{code}) There have been too many calls to this Page account. Wait a "
+            "bit and try again. For more info, please refer to "
+            "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+            "type": "OAuthException", "code": code, "fbtrace_id": "AGc4Z1kKX9fAKE",
+        }
+        reply = Reply.json({"error": error}, 400, headers)
+        self.fail(path, *[reply] * times)
+
+    def truncate(self, path: str, times: int = 1) -> None:
+        """The next `times` answers to exactly `path` are the real ones, declaring their full
+        length but cut off halfway."""
+        left = [times]
+
+        def cut(request: RecordedRequest) -> Reply:
+            reply = self._handle(request)
+            if left[0] > 0:
+                left[0] -= 1
+                reply.send_bytes = len(reply.body) // 2
+            return reply
+
+        self.server.add("GET", path, cut)
+
     def requests_to(self, suffix: str) -> list[RecordedRequest]:
         return [r for r in self.server.requests if r.path.endswith(suffix)]
 
@@ -532,7 +586,8 @@ class FakeGraph:
         }
 
     def _reply(self, payload: Any, status: int = 200) -> Reply:
-        body = json.dumps(self._signed(payload), ensure_ascii=False).encode("utf-8")
+        text = json.dumps(self._signed(payload), ensure_ascii=False)
+        body = text.encode("utf-8", errors="surrogateescape")
         headers = {"Content-Type": "application/json; charset=UTF-8", **self._usage_headers()}
         return Reply(status, headers, body)
 
@@ -671,6 +726,9 @@ class FakeGraph:
 
     def _serve_cdn(self, request: RecordedRequest) -> Reply:
         self.cdn_requests.append(request.path)
+        given = self.cdn_files.get(request.path)
+        if given is not None:
+            return Reply(200, {"Content-Type": given[1]}, given[0])
         if request.path.endswith(".mp4"):
             return Reply(200, {"Content-Type": "video/mp4"}, b"\x00\x00\x00\x18ftypmp42fake-video")
         return Reply(200, {"Content-Type": "image/png"}, self.png)

@@ -19,7 +19,10 @@ sends it) / -reset (seconds left in the 600 s window, from `clock`).
 
 Scenario API: submit, comment, edit, delete (by the author: [deleted], gone from the
 user's listings), remove (by moderators: [removed], still listed), purge (gone from
-everything), attach_image, attach_gallery, throttle, rate_limit.
+everything), attach_image, attach_gallery, throttle, rate_limit, fail (server errors),
+truncate (real answers cut short). Text holding lone surrogates (bytes decoded with
+errors="surrogateescape") goes on the wire as those bytes, so a test can serve invalid
+UTF-8.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import json
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +56,17 @@ def load_fixture(name: str) -> Any:
 
 
 def _thing_reply(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
-    return Reply.json(payload, status, headers)
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8", errors="surrogateescape")
+    return Reply(status, {"Content-Type": "application/json; charset=UTF-8", **(headers or {})},
+                 body)
+
+
+@dataclass
+class _Fault:
+    path: re.Pattern[str]
+    kind: str  # "error" | "truncate"
+    remaining: int
+    status: int = 500
 
 
 class FakeReddit:
@@ -77,6 +91,7 @@ class FakeReddit:
         self._used = 0
         self._throttled: list[tuple[int, float]] = []  # (remaining, reset) for next replies
         self._limited: list[float] = []  # 429s to send, with their reset
+        self._faults: list[_Fault] = []
         recorded = load_fixture("submission_self.json")[0]["data"]["children"][0]["data"]
         self._submission_template = recorded
         edited = load_fixture("comment_edited.json")["json"]["data"]["things"][0]["data"]
@@ -219,6 +234,16 @@ class FakeReddit:
         with self._lock:
             self._limited.extend([reset_in] * times)
 
+    def fail(self, times: int, *, status: int = 500, path: str = r"/(user|api)/.*") -> None:
+        """The next `times` matching API requests get `status` with Reddit's error page."""
+        with self._lock:
+            self._faults.append(_Fault(re.compile(path), "error", times, status))
+
+    def truncate(self, times: int = 1, *, path: str = r"/(user|api)/.*") -> None:
+        """The next `times` matching replies declare their full length but stop halfway."""
+        with self._lock:
+            self._faults.append(_Fault(re.compile(path), "truncate", times))
+
     def listed(self, which: str) -> list[dict[str, Any]]:
         """The user's listing (`submitted` or `comments`) as Reddit shows it, newest first."""
         prefix = "t3_" if which == "submitted" else "t1_"
@@ -243,10 +268,23 @@ class FakeReddit:
             if scheme.lower() != "bearer" or value != self.token:
                 return _thing_reply({"message": "Unauthorized", "error": 401}, 401,
                                     {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'})
+            fault = self._take_fault(request.path)
+            if fault is not None and fault.kind == "error":
+                page = b"<html><body><h1>500 Internal Server Error</h1></body></html>"
+                return Reply(fault.status, {"Content-Type": "text/html; charset=UTF-8"}, page)
             reply = self._route(request)
             remaining, reset = self._next_rate()
             reply.headers = {**reply.headers, **self._rate_headers(remaining, reset)}
+            if fault is not None:  # truncate: the real reply, cut off
+                reply.send_bytes = len(reply.body) // 2
             return reply
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        for fault in self._faults:
+            if fault.remaining > 0 and fault.path.fullmatch(path):
+                fault.remaining -= 1
+                return fault
+        return None
 
     def _route(self, request: RecordedRequest) -> Reply:
         found = _USER_LISTING.fullmatch(request.path)

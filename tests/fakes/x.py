@@ -26,7 +26,7 @@ and a resource-not-found problem for a deleted referenced post. Every reply carr
 x-rate-limit-limit/-remaining/-reset (Unix seconds) counted per endpoint per 15 minutes.
 
 Scenario API: post, reply, retweet, edit, delete, protect, add_dm, set_edits_remaining,
-rate_limit, fail. Ids are snowflakes of the fake clock's time, so they sort by time.
+rate_limit, fail, truncate. Ids are snowflakes of the fake clock's time, so they sort by time.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def _json_reply(payload: Any, status: int = 200, headers: dict[str, str] | None 
 @dataclass
 class _Fault:
     path: re.Pattern[str]
-    kind: str  # "rate_limit" | "error"
+    kind: str  # "rate_limit" | "error" | "truncate"
     remaining: int
     status: int = 503
     reset_in: float = 60.0
@@ -525,6 +525,11 @@ class FakeX:
         with self._lock:
             self._faults.append(_Fault(re.compile(path), "error", times, status))
 
+    def truncate(self, times: int = 1, *, path: str = r"/2/.*") -> None:
+        """The next `times` matching replies declare their full length but stop halfway."""
+        with self._lock:
+            self._faults.append(_Fault(re.compile(path), "truncate", times, 200))
+
     def heal(self) -> None:
         """Forget scripted faults that have not fired yet."""
         with self._lock:
@@ -580,7 +585,7 @@ class FakeX:
         with self._lock:
             group = self._group(request.path)
             fault = self._take_fault(request.path)
-            if fault is not None:
+            if fault is not None and fault.kind != "truncate":
                 return self._fault_reply(fault, group)
             if request.headers.get("authorization") != f"Bearer {self.token}":
                 return _json_reply(
@@ -588,6 +593,8 @@ class FakeX:
                      "detail": "Unauthorized"}, 401)
             reply = self._route(request)
             reply.headers = {**reply.headers, **self._count(group)}
+            if fault is not None:  # truncate: the real reply, cut off
+                reply.send_bytes = len(reply.body) // 2
             return reply
 
     def _route(self, request: RecordedRequest) -> Reply:

@@ -63,6 +63,37 @@ def test_rate_limit_errors_are_retriable(graph: FakeGraph, run, code: int, statu
     assert caught.value.retry_after and caught.value.retry_after >= 60
 
 
+def test_a_throttled_request_is_sent_again_once_access_returns(
+    graph: FakeGraph, run, fake_clock: FakeClock
+) -> None:
+    graph.rate_limit(FEED, code=80001, regain_minutes=2)  # Graph says: back in 2 minutes
+    result = run(capture_comments=False, capture_dms=False)
+
+    assert len(result.ids("post")) == 6
+    assert fake_clock.sleeps[0] == pytest.approx(120.0)
+    assert len(graph.requests_to("/feed")) >= 2  # the refused page, then the same page again
+
+
+def test_a_throttle_longer_than_the_client_waits_goes_to_the_scheduler(
+    graph: FakeGraph, run, fake_clock: FakeClock
+) -> None:
+    graph.rate_limit(FEED, code=80001, regain_minutes=10)
+    with pytest.raises(RetriableError, match="code 80001") as caught:
+        run()
+    assert caught.value.retry_after == pytest.approx(600.0)
+    assert len(graph.server.requests) == 1 and fake_clock.sleeps == []
+
+
+def test_a_throttle_that_does_not_lift_is_not_waited_out_for_ever(
+    graph: FakeGraph, run, fake_clock: FakeClock
+) -> None:
+    graph.rate_limit(FEED, code=4, regain_minutes=1, times=10)
+    with pytest.raises(RetriableError, match="code 4"):
+        run()
+    assert len(graph.server.requests) == 3  # the first answer and max_retries (2) more
+    assert fake_clock.sleeps == [pytest.approx(60.0)] * 2
+
+
 def test_a_transient_graph_error_is_retriable(graph: FakeGraph, run) -> None:
     graph.fail(FEED, error_reply(2, "An unexpected error has occurred.", is_transient=True))
     with pytest.raises(RetriableError, match="transient"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from connectors.instagram import InstagramConnector
 from tests.connectors.facebook.support import TOKEN, as_stored
 from tests.fakes.meta_graph import (
@@ -147,3 +149,11 @@ def test_direct_can_use_its_own_page_token(
     assert len(result.ids("dm")) == 2
     for item in result.items:
         assert page_token not in as_stored(item)
+
+
+def test_a_throttled_media_listing_is_waited_out(graph: FakeGraph, run, fake_clock) -> None:
+    graph.rate_limit(MEDIA, code=80002, regain_minutes=1)
+    result = run(capture_comments=False, capture_stories=False)
+
+    assert graph.carousel["id"] in result.ids("post")
+    assert fake_clock.sleeps[0] == pytest.approx(60.0)
