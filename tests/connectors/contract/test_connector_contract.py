@@ -15,7 +15,7 @@ from archiver.capture.accounts import AccountService
 from archiver.capture.run import CaptureRunner, RunSummary
 from archiver.records import Record, record_key
 from connectors.base import Account
-from storage.catalogue.models import records
+from storage.catalogue.models import Base, records
 from tests.connectors.contract.harnesses import HARNESSES, Harness, png
 from tests.fakes import FakeClock
 from tests.fakes.server import FakeServer
@@ -159,13 +159,22 @@ def test_html_and_script_in_content_are_kept_raw_and_inert_in_text(
         assert fields["content"]["text"] == hostile
 
 
-def test_secrets_never_land_in_records(archive: Archive, harness: Harness) -> None:
+def test_secrets_never_land_in_records_or_the_catalogue(archive: Archive, harness: Harness) -> None:
     harness.publish("hello", image=png())
-    Platform(archive, harness).run()
+    harness.fail_listing(MAX_RETRIES + 1)  # error messages (with URLs) reach run rows
+    platform = Platform(archive, harness)
+    platform.run()
+    platform.run()
     for key in archive.store.keys(""):
         data = archive.store.get(key)
         for secret in harness.secrets:
             assert secret.encode() not in data, f"{secret} found in {key}"
+    with archive.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in conn.execute(select(table)):
+                text = repr(tuple(row))
+                for secret in harness.secrets:
+                    assert secret not in text, f"{secret} found in catalogue table {table.name}"
 
 
 def test_media_is_kept_and_bombs_and_oversize_files_are_refused(
