@@ -98,7 +98,12 @@ class Connector(ABC):
 
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         self.account = account
-        self.settings = account.settings
+        # Accounts may arrive with the base settings (e.g. from an older catalogue row):
+        # every connector sees its own settings model.
+        settings = account.settings
+        if not isinstance(settings, self.settings_model):
+            settings = self.settings_model.model_validate(settings.model_dump())
+        self.settings = settings
         self.context = context
 
     @abstractmethod

@@ -122,10 +122,7 @@ class BlueskyConnector(Connector):
 
     @property
     def options(self) -> BlueskySettings:
-        settings = self.settings
-        if isinstance(settings, BlueskySettings):
-            return settings
-        return BlueskySettings(**settings.model_dump())
+        return self.settings  # type: ignore[return-value]  # coerced by Connector
 
     # -- plumbing -----------------------------------------------------------------------
     @property

@@ -81,12 +81,7 @@ class LinkedInConnector(Connector):
 
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         super().__init__(account, context)
-        settings = account.settings
-        self.options = (
-            settings
-            if isinstance(settings, LinkedInSettings)
-            else LinkedInSettings.model_validate(settings.model_dump())
-        )
+        self.options: LinkedInSettings = self.settings  # type: ignore[assignment]
         self._client: HttpClient | None = None
 
     # -- plumbing ---------------------------------------------------------------------

@@ -70,12 +70,7 @@ class MastodonConnector(Connector):
 
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         super().__init__(account, context)
-        settings = account.settings
-        self.options = (
-            settings
-            if isinstance(settings, MastodonSettings)
-            else MastodonSettings.model_validate(settings.model_dump())
-        )
+        self.options: MastodonSettings = self.settings  # type: ignore[assignment]
         self._client: HttpClient | None = None
         self._own_id: str | None = self.options.account_id
 

@@ -35,13 +35,7 @@ class GraphConnector(Connector):
 
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         super().__init__(account, context)
-        settings = account.settings
-        model = type(self).settings_model
-        self.options = (
-            settings
-            if isinstance(settings, model)
-            else model.model_validate(settings.model_dump())
-        )
+        self.options: GraphSettings = self.settings  # type: ignore[assignment]
         self._api: GraphApi | None = None
         self._dm_api: GraphApi | None = None
 

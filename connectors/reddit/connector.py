@@ -72,12 +72,7 @@ class RedditConnector(Connector):
 
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         super().__init__(account, context)
-        settings = account.settings
-        self.options = (
-            settings
-            if isinstance(settings, RedditSettings)
-            else RedditSettings.model_validate(settings.model_dump())
-        )
+        self.options: RedditSettings = self.settings  # type: ignore[assignment]
         self.username = self.options.username or _handle_username(account.handle)
         self._client: HttpClient | None = None
 

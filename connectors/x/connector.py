@@ -115,12 +115,7 @@ class XConnector(Connector):
 
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         super().__init__(account, context)
-        settings = account.settings
-        self.options = (
-            settings
-            if isinstance(settings, XSettings)
-            else XSettings.model_validate(settings.model_dump())
-        )
+        self.options: XSettings = self.settings  # type: ignore[assignment]
         self._client: HttpClient | None = None
         self._user_id: str | None = self.options.user_id
         # One instance serves one run: what fetch just read needs no second look in
