@@ -57,10 +57,46 @@ class S3StoreSettings(_Section):
     max_attempts: int = 3
 
 
+def duration_seconds(value: Any) -> Any:
+    """A duration as seconds: a number, or text such as '90s', '15m', '4h', '1d'
+    (here 'm' is minutes: retention periods, where 'm' is months, are not durations)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    factor = units.get(text[-1:], None)
+    number = text[:-1] if factor else text
+    try:
+        seconds = float(number.strip()) * (factor or 1)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a duration; use seconds or a number with s, m, h or d "
+            "(e.g. '90s', '15m', '4h', '1d')"
+        ) from None
+    if seconds < 0:
+        raise ValueError(f"{value!r}: a duration cannot be negative")
+    return seconds
+
+
+class SpoolSettings(_Section):
+    enabled: bool | None = Field(
+        None, description="Spool captures while the store is unreachable; default: on for s3."
+    )
+    path: Path | None = Field(
+        None, description="Default: spool/ in archive.dir (a relative path is under archive.dir)."
+    )
+    retry_interval: float = Field(
+        30.0, ge=0, description="After an outage, write straight to the spool this long."
+    )
+
+    _durations = field_validator("retry_interval", mode="before")(duration_seconds)
+
+
 class StorageSettings(_Section):
     backend: str = Field("local", description="An installed object-store backend: local, s3.")
     local: LocalStoreSettings = LocalStoreSettings()
     s3: S3StoreSettings = S3StoreSettings()
+    spool: SpoolSettings = SpoolSettings()
 
     @field_validator("backend")
     @classmethod
@@ -139,6 +175,75 @@ class IngestSettings(_Section):
     )
 
 
+class DaemonSettings(_Section):
+    """`archiver daemon`: schedules, failure handling, leases, shutdown, logs.
+    Durations are seconds or text such as '90s', '15m', '4h', '1d'."""
+
+    name: str | None = Field(
+        None, description="Lease holder; default host:pid. Set it to reclaim leases on restart."
+    )
+    workers: int = Field(4, ge=1, le=64, description="Accounts captured at the same time.")
+    capture_interval: float = Field(900.0, gt=0, description="Default capture schedule.")
+    capture_jitter: float = Field(60.0, ge=0, description="Random delay added to each run.")
+    capture_cron: str | None = Field(
+        None, description="Crontab line (UTC) instead of capture_interval, e.g. '*/10 * * * *'."
+    )
+    reconcile_interval: float = Field(
+        21600.0, ge=0, description="Deletion/edit sweep per account; 0 = never."
+    )
+    reconcile_jitter: float = Field(300.0, ge=0)
+    ephemeral_max_interval: float = Field(
+        14400.0, gt=0, description="Ephemeral content (stories) is captured at least this often."
+    )
+    ephemeral_lifetime: float = Field(
+        86400.0, gt=0, description="No success within this long: a missed window in status."
+    )
+    checkpoint_interval: float = Field(300.0, gt=0, description="Sign a tree head if the log grew.")
+    index_interval: float = Field(60.0, gt=0, description="Index catch-up.")
+    spool_drain_interval: float = Field(30.0, gt=0, description="Push spooled objects.")
+    maintenance_cron: str = Field(
+        "30 3 * * *", description="Daily maintenance tasks (entry points archiver.maintenance)."
+    )
+    misfire_grace: float = Field(
+        300.0, gt=0, description="A run this late still runs; later ones are skipped."
+    )
+    backoff_base: float = Field(60.0, gt=0, description="Wait after a first failure; doubles.")
+    backoff_max: float = Field(3600.0, gt=0, description="Longest wait between retries.")
+    breaker_threshold: int = Field(
+        5, ge=1, description="Consecutive failures that open the circuit breaker."
+    )
+    breaker_cooldown: float = Field(
+        21600.0, gt=0, description="An open breaker waits this long before one trial run."
+    )
+    lease_ttl: float = Field(
+        120.0, gt=0, description="A capture lease lasts this long unless renewed (every third)."
+    )
+    shutdown_timeout: float = Field(
+        30.0, gt=0, description="On SIGTERM, wait this long for runs to finish their batch."
+    )
+    log_file: Path | None = Field(None, description="JSON log lines; default: stderr.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    _durations = field_validator(
+        "capture_interval", "capture_jitter", "reconcile_interval", "reconcile_jitter",
+        "ephemeral_max_interval", "ephemeral_lifetime", "checkpoint_interval",
+        "index_interval", "spool_drain_interval", "misfire_grace", "backoff_base",
+        "backoff_max", "breaker_cooldown", "lease_ttl", "shutdown_timeout", mode="before",
+    )(duration_seconds)
+
+    @field_validator("capture_cron", "maintenance_cron")
+    @classmethod
+    def _valid_cron(cls, text: str | None) -> str | None:
+        if text is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(text, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(f"{text!r} is not a crontab line: {exc}") from None
+        return text
+
+
 class Settings(BaseSettings):
     """The whole configuration. Environment variables override the file:
     ARCHIVER_<SECTION>__<KEY>, e.g. ARCHIVER_STORAGE__BACKEND=s3."""
@@ -154,6 +259,7 @@ class Settings(BaseSettings):
     signing: SigningSettings = SigningSettings()
     search: SearchSettings = SearchSettings()
     ingest: IngestSettings = IngestSettings()
+    daemon: DaemonSettings = DaemonSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -187,6 +293,18 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.search.index_dir or self.archive.dir / "index"
+
+    @property
+    def spool_dir(self) -> Path:
+        path = self.storage.spool.path
+        return self.archive.dir / (path or "spool")  # an absolute path stays as it is
+
+    @property
+    def spool_enabled(self) -> bool:
+        """storage.spool.enabled; unset means on for s3, off for local files."""
+        if self.storage.spool.enabled is not None:
+            return self.storage.spool.enabled
+        return self.storage.backend == "s3"
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict, safe to print or log (no secrets are settings)."""

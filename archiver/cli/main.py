@@ -18,11 +18,14 @@ from archiver.cli.capture import (
     runs,
 )
 from archiver.cli.context import CliContext
+from archiver.cli.daemon import daemon_command, schedule_group, spool_group
+from archiver.cli.export import export_command, verify_pack_command
 from archiver.cli.quickstart import quickstart
 from archiver.cli.retention import erasure_group, hold_group, records_group, retention_group
 from archiver.cli.search import index_command, reindex, search
 from archiver.cli.status import status
 from archiver.cli.verify import verify
+from archiver.cli.web import serve, tokens_group, users_group
 from archiver.errors import ArchiverError
 
 
@@ -60,10 +63,18 @@ for command in (
     index_command,
     reindex,
     status,
+    daemon_command,
+    schedule_group,
+    spool_group,
     hold_group,
     retention_group,
     erasure_group,
     records_group,
+    export_command,
+    verify_pack_command,
+    serve,
+    users_group,
+    tokens_group,
 ):
     cli.add_command(command)
 

@@ -1,14 +1,19 @@
-"""`archiver status`: what the archive holds and how far behind the index is."""
+"""`archiver status`: what the archive holds, how far behind the index is, and how
+the scheduled capture goes: per account last success, last error, next run, backoff
+state and records captured; leases; what waits in the spool."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import click
+from rich.table import Column, Table
 from sqlalchemy import func, select
 
 from archiver.archive import Archive
 from archiver.cli.context import CliContext, pass_cli, print_json
+from archiver.cli.daemon import spool_line, status_archive
+from archiver.daemon.status import daemon_status, spool_status
 from storage.catalogue.models import accounts, chain_heads, checkpoints, items, records
 
 
@@ -47,6 +52,8 @@ def gather_status(archive: Archive) -> dict[str, Any]:
             },
         }
     summary["index"] = archive.search.status()
+    summary["daemon"] = daemon_status(archive)
+    summary["spool"] = spool_status(archive)
     return summary
 
 
@@ -54,8 +61,13 @@ def gather_status(archive: Archive) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
 def status(cli: CliContext, as_json: bool) -> None:
-    """Counts of records, items and accounts, the index lag and the last checkpoint."""
-    summary = gather_status(cli.archive())
+    """Counts of records, items and accounts, the index lag, the last checkpoint, the
+    spool, and per account how scheduled capture is going."""
+    archive = status_archive(cli)  # reports even while the object store is unreachable
+    try:
+        summary = gather_status(archive)
+    finally:
+        archive.close()
     if as_json:
         print_json(summary)
         return
@@ -77,3 +89,40 @@ def status(cli: CliContext, as_json: bool) -> None:
             f"checkpoint tree size {checkpoint['tree_size']} signed "
             f"{checkpoint['signed_at']}, {checkpoint['unsigned_leaves']} leaves since"
         )
+    click.echo(spool_line(summary["spool"]))
+    daemon = summary["daemon"]
+    if daemon["lease_holders"]:
+        click.echo(f"daemons   capturing now: {', '.join(daemon['lease_holders'])}")
+    if not daemon["accounts"]:
+        return
+    table = Table(  # handles fold rather than being cut short
+        "id", Column("account", overflow="fold"), "state", "last success", "last error",
+        "next run", "records",
+    )
+    for row in daemon["accounts"]:
+        state = row["state"]
+        if state in ("backoff", "open"):
+            until = _short(row["backoff_until"])
+            state += f" ({row['consecutive_failures']} failures, until {until})"
+        elif state == "paused":
+            state += f": {row['paused_reason']}"
+        if row["missed_window"]:
+            state += "; ephemeral window missed"
+        error = ""
+        if row["last_error"]:
+            error = f"{_short(row['last_error_at'])} {row['last_error'][:60]}"
+        table.add_row(
+            str(row["id"]),
+            f"{row['platform']} {row['handle']}" + ("" if row["enabled"] else " (removed)"),
+            state,
+            _short(row["last_success_at"]) or "never",
+            error,
+            _short(row["next_run_at"]) or "-",
+            str(row["records_captured"]),
+        )
+    cli.console.print(table)
+
+
+def _short(moment: str | None) -> str:
+    """An ISO time as 'YYYY-MM-DD HH:MM:SS' (UTC) for the table."""
+    return "" if not moment else moment[:19].replace("T", " ")

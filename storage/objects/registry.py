@@ -12,6 +12,7 @@ from typing import Any
 
 from archiver.errors import StorageError
 from storage.objects.base import ObjectStore
+from storage.objects.spool import spool_if_enabled
 
 ENTRY_POINT_GROUP = "archiver.storage"
 
@@ -40,8 +41,10 @@ def backend_class(name: str) -> type[ObjectStore]:
 
 def open_object_store(settings: Any) -> ObjectStore:
     """The configured store, built from the settings and checked usable, so a
-    misconfigured store fails at start-up rather than at the first write."""
+    misconfigured store fails at start-up rather than at the first write. With
+    storage.spool enabled it comes wrapped in the spool (storage/objects/spool.py)."""
     store = backend_class(settings.storage.backend).from_settings(settings)
+    store = spool_if_enabled(store, settings)
     try:
         store.check()
     except BaseException:

@@ -1,0 +1,91 @@
+"""The daemon's commands and status fields, through the CLI: `archiver status` (table
+and --json), `archiver schedule list/set/pause/resume`, `archiver spool status/drain`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from archiver.archive import Archive
+from archiver.cli.main import cli
+from archiver.clock import FixedClock
+from archiver.daemon import Daemon
+from archiver.daemon.schedules import ScheduleService
+from archiver.errors import UsageError
+from archiver.setup import initialise
+from config.settings import Settings
+from tests.conftest import START
+from tests.daemon.conftest import Platform, add_account, write_config
+
+
+@pytest.fixture
+def setup(
+    sqlite_daemon_settings: Callable[..., Settings], platform: Platform, tmp_path: Path
+) -> tuple[Archive, Path, int]:
+    settings = sqlite_daemon_settings(reconcile_interval="6h")
+    initialise(settings)
+    archive = Archive.open(settings, clock=FixedClock(START), actor="test:officer")
+    account = add_account(archive, platform.new(statuses=6), "@cli@fake.test")
+    return archive, write_config(tmp_path / "archiver.toml", settings), account.id
+
+
+def invoke(config: Path, *args: str) -> str:
+    result = CliRunner().invoke(cli, ["--config", str(config), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_status_shows_each_accounts_capture_state(setup: tuple[Archive, Path, int]) -> None:
+    archive, config, account_id = setup
+    daemon = Daemon(archive, holder="test-status")
+    daemon.start()
+    try:
+        daemon.run_account(account_id)
+    finally:
+        daemon.shutdown(timeout=5)
+    summary = json.loads(invoke(config, "status", "--json"))
+    row = summary["daemon"]["accounts"][0]
+    assert row["id"] == account_id and row["state"] == "ok"
+    assert row["last_success_at"] and row["last_error"] is None
+    assert row["next_run_at"] and row["next_reconcile_at"]
+    assert row["records_captured"] >= 6 and row["last_holder"] == "test-status"
+    assert row["schedule"]["capture"] == "every 1s" and row["lease"] is None
+    assert summary["spool"]["objects"] == 0 and summary["spool"]["enabled"] is False
+    assert summary["index"]["lag"] >= 0 and "last_checkpoint" in summary
+
+    table = invoke(config, "status")
+    assert "spool     0 object(s)" in table and "@cli@fake" in table and " ok " in table
+    archive.close()
+
+
+def test_schedule_commands(setup: tuple[Archive, Path, int]) -> None:
+    archive, config, account_id = setup
+    assert "SIGHUP" in invoke(config, "schedule", "set", str(account_id), "--every", "2h",
+                              "--jitter", "5m")
+    own = ScheduleService(archive.engine, archive.clock).get(account_id)
+    assert own["capture_interval"] == 7200 and own["capture_jitter"] == 300
+    listed = json.loads(invoke(config, "schedule", "list", "--json"))
+    assert listed[0]["schedule"]["capture"] == "every 2h ±5m"
+
+    invoke(config, "schedule", "pause", "@cli@fake.test", "--reason", "legal review")
+    assert Daemon(archive, holder="t").run_account(account_id) is None
+    row = json.loads(invoke(config, "status", "--json"))["daemon"]["accounts"][0]
+    assert row["state"] == "paused" and row["paused_reason"] == "legal review"
+    assert "resumed (was paused)" in invoke(config, "schedule", "resume", str(account_id))
+    invoke(config, "schedule", "set", str(account_id), "--default")
+    assert ScheduleService(archive.engine, archive.clock).get(account_id) is None
+
+    bad = CliRunner().invoke(cli, ["--config", str(config), "schedule", "set", str(account_id),
+                                   "--cron", "every day"])
+    assert isinstance(bad.exception, UsageError) and "5 fields" in str(bad.exception)
+    archive.close()
+
+
+def test_spool_commands_on_an_empty_spool(setup: tuple[Archive, Path, int]) -> None:
+    _, config, _ = setup
+    assert "0 object(s)" in invoke(config, "spool", "status")
+    assert "spool is empty" in invoke(config, "spool", "drain")

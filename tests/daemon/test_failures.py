@@ -1,0 +1,172 @@
+"""Failures under the daemon: expired credentials pause an account (reported once,
+not hammered, resumed by an operator); a failing platform backs off and opens the
+circuit breaker; a slow or failing account never holds up the others."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from archiver.archive import Archive
+from archiver.cli.main import cli
+from archiver.clock import FixedClock
+from archiver.daemon import Daemon
+from archiver.daemon.logs import JsonFormatter
+from archiver.setup import initialise
+from config.settings import Settings
+from storage.catalogue.models import audit_events
+from tests.conftest import START
+from tests.daemon.conftest import (
+    TOKEN,
+    TOKEN_ENV,
+    Platform,
+    add_account,
+    archived_versions,
+    wait_for,
+    write_config,
+)
+
+NO_RETRIES = {"max_retries": 0}
+
+
+def open_archive(settings: Settings) -> Archive:
+    initialise(settings)
+    return Archive.open(settings, clock=FixedClock(START), actor="test:officer")
+
+
+def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict]:
+    return [
+        {**r.fields, "level": r.levelname}
+        for r in caplog.records
+        if getattr(r, "event", None) == name
+    ]
+
+
+def test_expired_credentials_pause_the_account_once_until_resumed(
+    sqlite_daemon_settings: Callable[..., Settings],
+    platform: Platform,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = sqlite_daemon_settings()
+    archive = open_archive(settings)
+    fake = platform.new(statuses=3)
+    account = add_account(archive, fake, "@expired@fake.test")
+    monkeypatch.setenv(TOKEN_ENV, "an-expired-token")
+    daemon = Daemon(archive, holder="test-fatal", http_options=NO_RETRIES)
+
+    summary = daemon.run_account(account.id)
+    assert summary is not None and summary.status == "fatal"
+    requests_when_paused = len(fake.server.requests)
+    for _ in range(3):  # the schedule keeps firing: nothing reaches the platform
+        archive.clock.advance(hours=1)
+        assert daemon.run_account(account.id) is None
+    assert len(fake.server.requests) == requests_when_paused
+
+    paused = events(caplog, "account-paused")
+    assert len(paused) == 1 and paused[0]["level"] == "ERROR"
+    assert "401" in paused[0]["reason"] or "token" in paused[0]["reason"].lower()
+    assert f"archiver schedule resume {account.id}" in paused[0]["fix"]
+    assert TOKEN not in json.dumps(paused, default=str)
+    with archive.engine.connect() as conn:
+        actions = conn.execute(select(audit_events.c.action)).scalars().all()
+    assert actions.count("account-pause") == 1
+
+    config = write_config(tmp_path / "archiver.toml", settings)
+    status = CliRunner().invoke(cli, ["--config", str(config), "status", "--json"])
+    assert status.exit_code == 0, status.output
+    row = json.loads(status.output)["daemon"]["accounts"][0]
+    assert row["state"] == "paused" and row["paused_reason"]
+    assert row["last_error"] and row["last_success_at"] is None
+
+    # The operator fixes the token and resumes: the next run captures.
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    resumed = CliRunner().invoke(cli, ["--config", str(config), "schedule", "resume", str(account.id)])
+    assert resumed.exit_code == 0, resumed.output
+    assert "resumed (was paused)" in resumed.output
+    summary = daemon.run_account(account.id)
+    assert summary is not None and summary.status == "ok"
+    assert archived_versions(archive, "@expired@fake.test")
+    archive.close()
+
+
+def test_a_failing_platform_backs_off_then_opens_the_breaker(
+    sqlite_daemon_settings: Callable[..., Settings],
+    platform: Platform,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = sqlite_daemon_settings(backoff_base=60, breaker_threshold=3, breaker_cooldown="1h")
+    archive = open_archive(settings)
+    fake = platform.new(statuses=3)
+    fake.fail(1000, status=503)
+    account = add_account(archive, fake, "@down@fake.test")
+    daemon = Daemon(archive, holder="test-backoff", http_options=NO_RETRIES)
+
+    assert daemon.run_account(account.id).status == "failed"
+    assert daemon.run_account(account.id) is None  # within the backoff: skipped, no request
+    archive.clock.advance(seconds=61)
+    assert daemon.run_account(account.id).status == "failed"  # retried after 60 s
+    archive.clock.advance(seconds=121)  # then 120 s
+    assert daemon.run_account(account.id).status == "failed"  # third: the breaker opens
+    archive.clock.advance(minutes=30)
+    assert daemon.run_account(account.id) is None
+    opened = events(caplog, "breaker-open")
+    assert len(opened) == 1 and opened[0]["failures"] == 3
+    runs = events(caplog, "run")
+    assert [r["state"] for r in runs] == ["backoff", "backoff", "open"]
+    assert all(r["status"] == "failed" and "503" in r["error"] for r in runs)
+
+    fake._faults.clear()  # the platform recovers; the trial run after the cooldown closes it
+    archive.clock.advance(minutes=31)
+    assert daemon.run_account(account.id).status == "ok"
+    assert events(caplog, "run")[-1]["state"] == "ok"
+    archive.close()
+
+
+def test_one_slow_account_never_delays_the_others(
+    sqlite_daemon_settings: Callable[..., Settings], platform: Platform
+) -> None:
+    settings = sqlite_daemon_settings(workers=2)
+    archive = open_archive(settings)
+    slow = platform.new(statuses=30, delay=1.0)
+    quick = [platform.new(statuses=5) for _ in range(3)]
+    add_account(archive, slow, "@slow@fake.test")
+    for n, fake in enumerate(quick):
+        add_account(archive, fake, f"@quick{n}@fake.test")
+    daemon = Daemon(archive, holder="test-isolation")
+    started = time.monotonic()
+    daemon.start()
+    try:
+        wait_for(lambda: all(archived_versions(archive, f"@quick{n}@fake.test") for n in range(3)),
+                 timeout=15)
+        quick_done = time.monotonic() - started
+        assert not archived_versions(archive, "@slow@fake.test")  # still on its first pages
+    finally:
+        daemon.shutdown(timeout=10)
+    assert quick_done < 10
+    archive.close()
+
+
+def test_every_run_is_one_json_log_line(
+    sqlite_daemon_settings: Callable[..., Settings], platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    archive = open_archive(sqlite_daemon_settings())
+    account = add_account(archive, platform.new(statuses=4), "@logged@fake.test")
+    Daemon(archive, holder="test-logs").run_account(account.id)
+    record = next(r for r in caplog.records if getattr(r, "event", None) == "run")
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event"] == "run" and line["status"] == "ok" and line["job"] == "capture"
+    assert line["account_id"] == account.id and line["new"] >= 4 and line["holder"] == "test-logs"
+    assert {"time", "level", "run_id", "seconds", "state"} <= set(line)
+    archive.close()
