@@ -374,25 +374,30 @@ class HoldService:
         return -1 if highest is None else highest
 
     def _sync_index(self, record_ids: Iterable[str]) -> None:
-        """Write each record's active matters into the index's `holds` field."""
+        """Queue the records for re-indexing, which writes their active matters into the
+        index's `holds` field. Whoosh rewrites a whole document to change one field, so
+        this is left to the indexer (like any index lag) rather than slowing the hold:
+        the hold itself is in force in the catalogue and on the objects already."""
         ids = list(dict.fromkeys(record_ids))
-        if not ids:
-            return
-        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
-        with self.archive.engine.connect() as conn:
-            covering: dict[str, set[str]] = defaultdict(set)
+        with write_transaction(self.archive.engine) as conn:
             for chunk in batched(ids, CHUNK):
-                rows = conn.execute(
-                    select(hold_records.c.record_id, holds.c.matter)
-                    .join(holds, holds.c.id == hold_records.c.hold_id)
-                    .where(hold_records.c.record_id.in_(chunk), holds.c.status == "active")
-                )
-                for record_id, matter in rows:
-                    covering[record_id].add(matter)
-        for record_id in ids:
-            groups[tuple(sorted(covering.get(record_id, ())))].append(record_id)
-        for matters, members in groups.items():
-            self.archive.search.set_holds(members, list(matters))
+                conn.execute(records.update().where(records.c.record_id.in_(chunk))
+                             .values(indexed=False))
+
+
+def active_matters(conn: Connection, record_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The active matters holding each of these records (for the search index)."""
+    covering: dict[str, list[str]] = defaultdict(list)
+    for chunk in batched(record_ids, CHUNK):
+        rows = conn.execute(
+            select(hold_records.c.record_id, holds.c.matter)
+            .join(holds, holds.c.id == hold_records.c.hold_id)
+            .where(hold_records.c.record_id.in_(chunk), holds.c.status == "active")
+            .order_by(holds.c.matter)
+        )
+        for record_id, matter in rows:
+            covering[record_id].append(matter)
+    return covering
 
 
 def _text(moment: datetime | None) -> str | None:

@@ -18,13 +18,14 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import false, func, select, true
 
 from archiver.clock import parse_time
 from archiver.errors import StorageError, UsageError
+from archiver.holds import active_matters
 from archiver.records import record_key
 from archiver.verify import ERROR, NOTE, Problem, Progress, VerifyReport
 from search.documents import SearchDoc, clean_list, clean_text
@@ -184,6 +185,7 @@ class SearchService:
                     doc = self._document(record_id, record_id in latest, run)
                     if doc is not None:
                         docs.append(doc)
+                docs = self._with_matters(docs)
                 self.index.add(docs)
                 self._mark_indexed([r.record_id for r in rows])
                 run.indexed += len(docs)
@@ -233,9 +235,10 @@ class SearchService:
     # -- rebuilding ----------------------------------------------------------------------
 
     def reindex(self, progress: Progress | None = None, batch_size: int = BATCH_SIZE) -> IndexRun:
-        """Rebuild the index from the object store alone (the catalogue is not read):
-        a first pass finds which records were superseded (`latest` from the version
-        chains), a second builds the new index beside the old one and swaps it in."""
+        """Rebuild the index from the object store (the records' content and version
+        chains): a first pass finds which records were superseded, a second builds the
+        new index beside the old one and swaps it in. The matters holding each record
+        live in the catalogue (legal holds are not record content) and are read from it."""
         run, started = IndexRun(), time.perf_counter()
         with self._writing("reindex"):
             superseded: set[bytes] = set()
@@ -268,9 +271,9 @@ class SearchService:
                         continue
                     batch.append(doc)
                     if len(batch) >= batch_size:
-                        yield batch
+                        yield self._with_matters(batch)
                         batch = []
-                yield batch
+                yield self._with_matters(batch)
 
             def on_batch(done: int) -> None:
                 run.batches += 1
@@ -283,6 +286,11 @@ class SearchService:
         self.archive.audit.record(self.archive.actor, "reindex",
                                   {"indexed": run.indexed, "skipped": len(run.skipped)})
         return run
+
+    def _with_matters(self, docs: list[SearchDoc]) -> list[SearchDoc]:
+        with self.archive.engine.connect() as conn:
+            matters = active_matters(conn, [doc.record_id for doc in docs])
+        return [replace(doc, holds=tuple(matters.get(doc.record_id, ()))) for doc in docs]
 
     def _stored_records(self, run: IndexRun) -> Iterator[tuple[str, dict[str, Any]]]:
         for key in self.archive.store.keys("records/"):

@@ -122,6 +122,19 @@ def test_new_captures_in_scope_are_held_when_indexed(archive_30d: Archive) -> No
     assert holds.show("future")["records"] == 1
 
 
+def test_the_index_learns_a_records_matters_when_it_catches_up(archive_30d: Archive) -> None:
+    archive_30d.ingest([make_item("1", "acme merger"), make_item("2", "lunch")])
+    holds = HoldService(archive_30d)
+    holds.create("acme-matter", Scope("merger"), "inquiry")
+    assert archive_30d.search.lag() == 1  # queued: the hold itself is already in force
+    archive_30d.search.index_pending()
+    found = archive_30d.search.index.matching_ids("holds:acme-matter", latest_only=False)
+    assert found == set(record_ids(archive_30d, native_id="1"))
+    holds.release("acme-matter", "closed")
+    archive_30d.search.index_pending()
+    assert archive_30d.search.index.matching_ids("holds:acme-matter", latest_only=False) == set()
+
+
 def test_release_keeps_objects_held_by_another_matter(archive_30d: Archive) -> None:
     archive_30d.ingest([make_item("1", "acme merger"), make_item("2", "acme picnic")])
     holds = HoldService(archive_30d)

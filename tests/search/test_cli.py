@@ -28,19 +28,23 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_status_index_search_reindex_verify(folder: Path) -> None:
     status = json.loads(run(folder, "status", "--json").stdout)
-    assert status["records"] == 7 and status["items"] == 5 and status["accounts"] == 1
-    assert status["index"]["lag"] == 7 and status["last_checkpoint"]["tree_size"] == 7
-    human = run(folder, "status").stdout
-    assert "lag 7 (behind: run `archiver index`)" in human
+    assert status["records"] == 10 and status["items"] == 8 and status["accounts"] == 1
+    assert status["index"]["lag"] == 0 and status["last_checkpoint"]["tree_size"] == 10
+    # A legal hold queues the records it covers so the index learns their matter.
+    held = run(folder, "hold", "create", "rates", "--query", "savings", "--reason", "review")
+    assert held.returncode == 0, held.stderr
+    assert "lag 2 (behind: run `archiver index`)" in run(folder, "status").stdout
 
     indexed = run(folder, "index", "--json")
     assert indexed.returncode == 0, indexed.stderr
-    assert json.loads(indexed.stdout)["indexed"] == 7
+    assert json.loads(indexed.stdout)["indexed"] == 2
     assert json.loads(run(folder, "status", "--json").stdout)["index"]["lag"] == 0
+    matter = json.loads(run(folder, "search", "holds:rates", "--all-versions", "--json").stdout)
+    assert {h["native_id"] for h in matter["hits"]} == {"1003"} and matter["total"] == 2
 
     found = json.loads(run(folder, "search", "savings OR workshop", "--json", "--facets").stdout)
     assert found["total"] == 2 and found["index_lag"] == 0
-    assert {h["native_id"] for h in found["hits"]} == {"1002", "1005"}
+    assert {h["native_id"] for h in found["hits"]} == {"1003", "1005"}
     assert all(len(h["record_id"]) == 64 for h in found["hits"])
     assert found["facets"]["deleted"] == {"false": 1, "true": 1}
     older = json.loads(run(folder, "search", "workshop", "--all-versions", "--exclude-deleted",
@@ -49,13 +53,15 @@ def test_status_index_search_reindex_verify(folder: Path) -> None:
 
     table = run(folder, "search", "rate", "--sort", "date")
     assert table.returncode == 0, table.stderr
-    assert "2 records match (latest versions, deleted included)" in table.stdout
+    assert "1 records match (latest versions, deleted included)" in table.stdout
     assert "edited" in table.stdout
 
     rebuilt = run(folder, "reindex", "--json")
-    assert rebuilt.returncode == 0 and json.loads(rebuilt.stdout)["indexed"] == 7
+    assert rebuilt.returncode == 0 and json.loads(rebuilt.stdout)["indexed"] == 10
+    after = json.loads(run(folder, "search", "holds:rates", "--all-versions", "--json").stdout)
+    assert after["total"] == 2  # the rebuilt index still knows the matter
     report = json.loads(run(folder, "verify", "--json").stdout)
-    assert report["ok"] and report["counts"]["index_documents"] == 7
+    assert report["ok"] and report["counts"]["index_documents"] == 10
 
 
 def test_a_bad_query_exits_2_pointing_at_the_column(folder: Path) -> None:
