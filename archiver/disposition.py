@@ -175,10 +175,10 @@ class DispositionService:
         with write_transaction(self.archive.engine) as conn:
             # Deleting first: a bucket that refuses (a lock we did not know of) stops the
             # run before the catalogue claims anything went.
-            for record_id in going:
-                self.archive.store.delete(record_key(record_id))
-            for sha in plan.media:
-                self.archive.store.delete(media_key(sha))
+            # One call: the store checks every key before it removes any.
+            self.archive.store.delete_many(
+                [record_key(r) for r in going] + [media_key(sha) for sha in plan.media]
+            )
             for chunk in batched(going, CHUNK):
                 conn.execute(
                     records.update().where(records.c.record_id.in_(chunk)).values(disposed_at=now)

@@ -123,6 +123,16 @@ class ObjectStore(ABC):
     def delete(self, key: str) -> None:
         """Remove for good; RetentionError while retained or on legal hold."""
 
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Delete a batch (disposition removes thousands); all-or-nothing as far as the
+        checks go: every key is checked before any is removed. Returns how many."""
+        wanted = list(dict.fromkeys(keys))
+        for key in wanted:
+            refuse_if_locked(key, self.lock_state(key), utc_now())
+        for key in wanted:
+            self.delete(key)
+        return len(wanted)
+
     @abstractmethod
     def lock_state(self, key: str) -> LockState:
         """The object's retention date, lock mode and legal hold."""

@@ -375,6 +375,31 @@ class LocalObjectStore(ObjectStore):
             except OSError as exc:
                 raise StorageError(f"cannot delete object {key!r}: {os_reason(exc)}") from exc
 
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Check every key under one ledger lock, then unlink them all, append one ledger
+        batch and make it durable once (per-file fsyncs made disposition crawl)."""
+        wanted = list(dict.fromkeys(keys))
+        now = self._clock()
+        with self._ledger.locked(exclusive=True):
+            states = {}
+            for key in wanted:
+                if not self._is_object(key, self._path(key)):
+                    raise ObjectNotFoundError(f"no object {key!r} under {self._root}")
+                states[key] = self._ledger.state(key)
+                refuse_if_locked(key, states[key], now)
+            try:
+                for key in wanted:
+                    os.unlink(self._path(key))
+                entries = [ledger_entry("delete", key, now) for key in wanted
+                           if states[key] != UNLOCKED]
+                if entries:
+                    self._ledger.append(entries, fsync=False)
+                if self.durability != "none":
+                    self._sync_filesystem()
+            except OSError as exc:
+                raise StorageError(f"cannot delete objects: {os_reason(exc)}") from exc
+        return len(wanted)
+
     def lock_state(self, key: str) -> LockState:
         path = self._path(key)
         if not self._is_object(key, path):

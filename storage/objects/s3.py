@@ -349,6 +349,18 @@ class S3ObjectStore(ObjectStore):
                 VersionId=version_id,
             )
 
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Every key's lock is checked (on the put threads) before any is deleted."""
+        wanted = list(dict.fromkeys(keys))
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="s3-put")
+        now = self._clock()
+        for key, state in zip(wanted, self._executor.map(self.lock_state, wanted), strict=True):
+            refuse_if_locked(key, state, now)
+        for future in [self._executor.submit(self.delete, key) for key in wanted]:
+            future.result()
+        return len(wanted)
+
     def extend_retention(self, key: str, retain_until: datetime) -> None:
         """Guard first: S3 itself refuses shortening COMPLIANCE retention, but
         moto and some compatible stores do not."""

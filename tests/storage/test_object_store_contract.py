@@ -267,3 +267,15 @@ def test_legal_holds_in_a_batch(object_store) -> None:
     object_store.set_legal_holds(keys[:3], False)
     object_store.delete(keys[0])
     assert not object_store.exists(keys[0])
+
+
+def test_delete_many_checks_every_key_before_removing_any(object_store) -> None:
+    keys = [f"records/sha256/cc/dd/many-{n}" for n in range(4)]
+    for key in keys:
+        object_store.put(key, b"x")
+    object_store.set_legal_hold(keys[3], True)
+    with pytest.raises(RetentionError):
+        object_store.delete_many(keys)
+    assert all(object_store.exists(k) for k in keys)  # nothing removed
+    assert object_store.delete_many(keys[:3]) == 3
+    assert [object_store.exists(k) for k in keys] == [False, False, False, True]
