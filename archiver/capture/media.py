@@ -19,7 +19,7 @@ from archiver.errors import SkippableError
 from archiver.item import Attachment, MediaRef
 from archiver.records import media_key
 from connectors.exports.base import ARCHIVE_URL_SCHEME
-from connectors.exports.safe_archive import SafeArchive
+from connectors.exports.safe_archive import ExportArchive
 from connectors.http import HttpClient
 from storage.objects.base import ObjectExistsError, ObjectStore
 
@@ -89,7 +89,7 @@ class MediaFetcher:
         store: ObjectStore,
         client: HttpClient | None,
         max_bytes: int,
-        export: SafeArchive | None = None,
+        export: ExportArchive | None = None,
     ) -> None:
         self.store = store
         self.client = client

@@ -35,7 +35,7 @@ from archiver.item import CaptureContext, CapturedItem
 from archiver.records import Record, record_key
 from connectors.base import Account, ArchivedItem, Connector, ConnectorContext, CursorUpdate
 from connectors.exports.registry import load_importer
-from connectors.exports.safe_archive import SafeArchive, file_sha256
+from connectors.exports.safe_archive import file_sha256, open_export
 from connectors.http import HttpClient
 from connectors.registry import load_connector
 from storage.catalogue.db import write_transaction
@@ -184,7 +184,7 @@ class CaptureRunner:
             source="export",
             source_sha256=file_sha256(path),
         )
-        with SafeArchive(path) as export:
+        with open_export(path) as export:
             parsed = sum(1 for _ in importer.items(export, account, source))
             summary = self._start(account, connector=f"import:{format_name}")
             self._media = MediaFetcher(

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from archiver.item import CaptureContext, CapturedItem
 from connectors.base import Account
-from connectors.exports.safe_archive import SafeArchive, UnsafeArchiveError
+from connectors.exports.safe_archive import ExportArchive, UnsafeArchiveError
 
 ARCHIVE_URL_SCHEME = "archive:"
 _JS_ASSIGNMENT = re.compile(rb"^\s*window\.[A-Za-z_$][\w$.\[\]\"']*\s*=\s*")
@@ -31,12 +31,12 @@ class ExportImporter(ABC):
 
     @abstractmethod
     def items(
-        self, archive: SafeArchive, account: Account, source: CaptureContext
+        self, archive: ExportArchive, account: Account, source: CaptureContext
     ) -> Iterator[CapturedItem]:
         """Every item in the export, raising UnsafeArchiveError for malformed parts."""
 
 
-def parse_js_assignment(archive: SafeArchive, member: str) -> Any:
+def parse_js_assignment(archive: ExportArchive, member: str) -> Any:
     """The JSON value of an X-style `window.YTD.tweets.part0 = [...]` file."""
     data = archive.read(member)
     match = _JS_ASSIGNMENT.match(data)

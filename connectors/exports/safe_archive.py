@@ -10,7 +10,10 @@ lie about its sizes in the directory.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import stat
+import tarfile
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,3 +134,94 @@ class SafeArchive:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SafeTarArchive:
+    """A validated .tar.gz with SafeArchive's interface and checks: safe member names,
+    regular files only (no links or devices), member count, each member's size and the
+    total. A gzip stream cannot be read at random, so each file is copied once, within
+    those limits, to a private temporary directory under a numbered name (never under
+    its member name) and read from there; `close` removes it."""
+
+    def __init__(self, path: Path, limits: ArchiveLimits | None = None) -> None:
+        self.path = path
+        self.limits = limits or ArchiveLimits()
+        self._spool = tempfile.TemporaryDirectory(prefix="mastodon-export-")
+        self._files: dict[str, Path] = {}
+        try:
+            with tarfile.open(path, mode="r:*") as tar:
+                self._load(tar)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            self.close()
+            raise UnsafeArchiveError(f"{path} is not a readable tar archive: {exc}") from exc
+        except UnsafeArchiveError:
+            self.close()
+            raise
+
+    def _load(self, tar: tarfile.TarFile) -> None:
+        limits, total, count = self.limits, 0, 0
+        for info in tar:
+            count += 1
+            if count > limits.max_members:
+                raise UnsafeArchiveError(f"{self.path}: more than {limits.max_members} members")
+            name = info.name.removeprefix("./")
+            problem = member_problem(name)
+            if problem:
+                raise UnsafeArchiveError(f"{self.path}: member {info.name!r} {problem}")
+            if info.isdir():
+                continue
+            if not info.isreg():
+                raise UnsafeArchiveError(
+                    f"{self.path}: member {info.name!r} is a link or device, not a file"
+                )
+            if info.size > limits.max_member_bytes:
+                raise UnsafeArchiveError(
+                    f"{self.path}: member {info.name!r} is {info.size:,} bytes, "
+                    f"over the {limits.max_member_bytes:,} byte limit"
+                )
+            total += info.size
+            if total > limits.max_total_bytes:
+                raise UnsafeArchiveError(f"{self.path}: {total:,} bytes inflated, over the limit")
+            source = tar.extractfile(info)
+            if source is None:
+                raise UnsafeArchiveError(f"{self.path}: member {info.name!r} cannot be read")
+            spooled = Path(self._spool.name) / str(count)
+            with source, spooled.open("wb") as target:
+                shutil.copyfileobj(source, target, MiB)
+            self._files[str(PurePosixPath(name))] = spooled
+
+    def names(self) -> list[str]:
+        return sorted(self._files)
+
+    def exists(self, name: str) -> bool:
+        return name in self._files
+
+    def read(self, name: str) -> bytes:
+        if name not in self._files:
+            raise UnsafeArchiveError(f"{self.path}: no member {name!r}")
+        return self._files[name].read_bytes()
+
+    def iter_names(self, prefix: str) -> Iterator[str]:
+        return (n for n in self.names() if n.startswith(prefix))
+
+    def close(self) -> None:
+        self._files.clear()
+        self._spool.cleanup()
+
+    def __enter__(self) -> SafeTarArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+ExportArchive = SafeArchive | SafeTarArchive
+
+
+def open_export(path: Path, limits: ArchiveLimits | None = None) -> ExportArchive:
+    """The export as a zip (Mastodon 4.2+) or a .tar.gz (earlier), by its first bytes."""
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic.startswith(b"PK"):
+        return SafeArchive(path, limits)
+    return SafeTarArchive(path, limits)

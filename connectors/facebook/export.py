@@ -25,7 +25,7 @@ from typing import Any
 from archiver.item import CaptureContext, CapturedItem
 from connectors.base import Account
 from connectors.exports.base import ExportImporter
-from connectors.exports.safe_archive import SafeArchive
+from connectors.exports.safe_archive import ExportArchive
 from connectors.meta_graph.dyi import DyiExport, ExportIds, from_unix, message_items
 from connectors.meta_graph.text import hashtags, urls
 
@@ -40,7 +40,7 @@ class FacebookExportImporter(ExportImporter):
     version = "1.0.0"
 
     def items(
-        self, archive: SafeArchive, account: Account, source: CaptureContext
+        self, archive: ExportArchive, account: Account, source: CaptureContext
     ) -> Iterator[CapturedItem]:
         export = DyiExport(archive, MARKERS)
         ids = ExportIds()

@@ -26,7 +26,7 @@ from typing import Any
 from archiver.item import CaptureContext, CapturedItem
 from connectors.base import Account
 from connectors.exports.base import ExportImporter
-from connectors.exports.safe_archive import SafeArchive
+from connectors.exports.safe_archive import ExportArchive
 from connectors.meta_graph.dyi import DyiExport, ExportIds, from_unix, message_items
 from connectors.meta_graph.text import at_mentions, hashtags, urls
 
@@ -45,7 +45,7 @@ class InstagramExportImporter(ExportImporter):
     version = "1.0.0"
 
     def items(
-        self, archive: SafeArchive, account: Account, source: CaptureContext
+        self, archive: ExportArchive, account: Account, source: CaptureContext
     ) -> Iterator[CapturedItem]:
         export = DyiExport(archive, MARKERS)
         ids = ExportIds()

@@ -14,33 +14,22 @@ each case) the importer writes what the outbox says in the API's format:
   - DMs lack the API's conversation id and participants; a reply's thread root is known
     only when the whole chain is the account's own statuses in this export.
 
-Mastodon before 4.2 served the archive as .tar.gz, later versions as .zip. The import
-framework opens zips (SafeArchive); `SafeTarArchive` gives a .tar.gz the same checks and
-interface, and `open_export` picks by the file's first bytes, for callers that can use it.
+Mastodon before 4.2 served the archive as .tar.gz, later versions as .zip; the import
+framework opens either (connectors.exports.safe_archive.open_export) with the same checks.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import tarfile
-import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 from archiver.item import Attachment, CaptureContext, CapturedItem
 from connectors.base import Account
 from connectors.exports.base import ARCHIVE_URL_SCHEME, ExportImporter, parse_json
-from connectors.exports.safe_archive import (
-    ArchiveLimits,
-    MiB,
-    SafeArchive,
-    UnsafeArchiveError,
-    member_problem,
-)
+from connectors.exports.safe_archive import ExportArchive, UnsafeArchiveError
 
 from .html import parse_status_html
 from .normalise import normalise, status_kind
@@ -59,7 +48,7 @@ class MastodonOutboxImporter(ExportImporter):
     version = "1.0.0"
 
     def items(
-        self, archive: SafeArchive, account: Account, source: CaptureContext
+        self, archive: ExportArchive, account: Account, source: CaptureContext
     ) -> Iterator[CapturedItem]:
         outbox = parse_json(archive.read(OUTBOX), OUTBOX)
         if not isinstance(outbox, dict) or not isinstance(outbox.get("orderedItems"), list):
@@ -307,93 +296,4 @@ def _last_segment(uri: str) -> str:
     return uri.rstrip("/").removesuffix("/activity").rsplit("/", 1)[-1] or uri
 
 
-# -- .tar.gz archives -----------------------------------------------------------------
-class SafeTarArchive:
-    """A validated .tar.gz with SafeArchive's interface and checks: safe member names,
-    regular files only (no links or devices), member count, each member's size and the
-    total. A gzip stream cannot be read at random, so each file is copied once, within
-    those limits, to a private temporary directory under a numbered name (never under
-    its member name) and read from there; `close` removes it."""
-
-    def __init__(self, path: Path, limits: ArchiveLimits | None = None) -> None:
-        self.path = path
-        self.limits = limits or ArchiveLimits()
-        self._spool = tempfile.TemporaryDirectory(prefix="mastodon-export-")
-        self._files: dict[str, Path] = {}
-        try:
-            with tarfile.open(path, mode="r:*") as tar:
-                self._load(tar)
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            self.close()
-            raise UnsafeArchiveError(f"{path} is not a readable tar archive: {exc}") from exc
-        except UnsafeArchiveError:
-            self.close()
-            raise
-
-    def _load(self, tar: tarfile.TarFile) -> None:
-        limits, total, count = self.limits, 0, 0
-        for info in tar:
-            count += 1
-            if count > limits.max_members:
-                raise UnsafeArchiveError(f"{self.path}: more than {limits.max_members} members")
-            name = info.name.removeprefix("./")
-            problem = member_problem(name)
-            if problem:
-                raise UnsafeArchiveError(f"{self.path}: member {info.name!r} {problem}")
-            if info.isdir():
-                continue
-            if not info.isreg():
-                raise UnsafeArchiveError(
-                    f"{self.path}: member {info.name!r} is a link or device, not a file"
-                )
-            if info.size > limits.max_member_bytes:
-                raise UnsafeArchiveError(
-                    f"{self.path}: member {info.name!r} is {info.size:,} bytes, "
-                    f"over the {limits.max_member_bytes:,} byte limit"
-                )
-            total += info.size
-            if total > limits.max_total_bytes:
-                raise UnsafeArchiveError(f"{self.path}: {total:,} bytes inflated, over the limit")
-            source = tar.extractfile(info)
-            if source is None:
-                raise UnsafeArchiveError(f"{self.path}: member {info.name!r} cannot be read")
-            spooled = Path(self._spool.name) / str(count)
-            with source, spooled.open("wb") as target:
-                shutil.copyfileobj(source, target, MiB)
-            self._files[str(PurePosixPath(name))] = spooled
-
-    def names(self) -> list[str]:
-        return sorted(self._files)
-
-    def exists(self, name: str) -> bool:
-        return name in self._files
-
-    def read(self, name: str) -> bytes:
-        if name not in self._files:
-            raise UnsafeArchiveError(f"{self.path}: no member {name!r}")
-        return self._files[name].read_bytes()
-
-    def iter_names(self, prefix: str) -> Iterator[str]:
-        return (n for n in self.names() if n.startswith(prefix))
-
-    def close(self) -> None:
-        self._files.clear()
-        self._spool.cleanup()
-
-    def __enter__(self) -> SafeTarArchive:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def open_export(path: Path, limits: ArchiveLimits | None = None) -> SafeArchive | SafeTarArchive:
-    """The export as a zip (Mastodon 4.2+) or a .tar.gz (earlier), by its first bytes."""
-    with path.open("rb") as handle:
-        magic = handle.read(4)
-    if magic.startswith(b"PK"):
-        return SafeArchive(path, limits)
-    return SafeTarArchive(path, limits)
-
-
-__all__ = ["MastodonOutboxImporter", "SafeTarArchive", "open_export"]
+__all__ = ["MastodonOutboxImporter"]

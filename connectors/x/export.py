@@ -28,7 +28,7 @@ from archiver.errors import UsageError
 from archiver.item import CaptureContext, CapturedItem
 from connectors.base import Account
 from connectors.exports.base import ARCHIVE_URL_SCHEME, ExportImporter, parse_js_assignment
-from connectors.exports.safe_archive import SafeArchive, UnsafeArchiveError
+from connectors.exports.safe_archive import ExportArchive, UnsafeArchiveError
 
 from .from_archive import MediaMember, message_from_archive, post_from_archive
 from .normalise import (
@@ -84,7 +84,7 @@ class XArchiveImporter(ExportImporter):
     version = "1.0.0"
 
     def items(
-        self, archive: SafeArchive, account: Account, source: CaptureContext
+        self, archive: ExportArchive, account: Account, source: CaptureContext
     ) -> Iterator[CapturedItem]:
         parsed = read_archive(archive)
         expected = getattr(account.settings, "user_id", None)
@@ -157,7 +157,7 @@ class XArchiveImporter(ExportImporter):
             )
 
 
-def read_archive(archive: SafeArchive) -> ParsedArchive:
+def read_archive(archive: ExportArchive) -> ParsedArchive:
     """Parse every part the archive holds; UnsafeArchiveError for anything malformed."""
     manifest = _manifest(archive)
     user_id, username = _owner(archive, manifest)
@@ -197,7 +197,7 @@ def read_archive(archive: SafeArchive) -> ParsedArchive:
     return parsed
 
 
-def _manifest(archive: SafeArchive) -> dict[str, Any]:
+def _manifest(archive: ExportArchive) -> dict[str, Any]:
     if not archive.exists(MANIFEST):
         return {}
     value = parse_js_assignment(archive, MANIFEST)
@@ -206,7 +206,7 @@ def _manifest(archive: SafeArchive) -> dict[str, Any]:
     return value
 
 
-def _owner(archive: SafeArchive, manifest: dict[str, Any]) -> tuple[str, str]:
+def _owner(archive: ExportArchive, manifest: dict[str, Any]) -> tuple[str, str]:
     """Whose archive this is: the manifest's userInfo, else data/account.js."""
     info = manifest.get("userInfo")
     if isinstance(info, dict) and info.get("accountId") and info.get("userName"):
@@ -221,7 +221,7 @@ def _owner(archive: SafeArchive, manifest: dict[str, Any]) -> tuple[str, str]:
     )
 
 
-def _data_files(archive: SafeArchive, manifest: dict[str, Any], data_type: str) -> list[str]:
+def _data_files(archive: ExportArchive, manifest: dict[str, Any], data_type: str) -> list[str]:
     """The parts of one data type, in order: as the manifest lists them, else by name."""
     types = manifest.get("dataTypes")
     entry = types.get(data_type) if isinstance(types, dict) else None
@@ -253,7 +253,7 @@ def _media_folder(manifest: dict[str, Any], data_type: str) -> str:
     return str(folder).rstrip("/") if folder else _MEDIA_FOLDERS[data_type]
 
 
-def _media_member(archive: SafeArchive, folder: str) -> MediaMember:
+def _media_member(archive: ExportArchive, folder: str) -> MediaMember:
     def find(item_id: str, file_name: str) -> str | None:
         name = f"{folder}/{item_id}-{file_name}"
         return f"{ARCHIVE_URL_SCHEME}{name}" if file_name and archive.exists(name) else None
@@ -261,7 +261,7 @@ def _media_member(archive: SafeArchive, folder: str) -> MediaMember:
     return find
 
 
-def _entries(archive: SafeArchive, member: str, key: str) -> list[dict[str, Any]]:
+def _entries(archive: ExportArchive, member: str, key: str) -> list[dict[str, Any]]:
     """The `{key: {...}}` objects of a `window.YTD.<type>.partN = [...]` file."""
     value = parse_js_assignment(archive, member)
     if not isinstance(value, list):

@@ -157,3 +157,17 @@ def test_unsafe_member_names(name: str) -> None:
 @pytest.mark.parametrize("name", ["data/tweets.js", "media/a..b.png", "a/b/c"])
 def test_safe_member_names(name: str) -> None:
     assert member_problem(name) is None
+
+
+def test_a_tar_gz_export_imports_like_a_zip(archive: Archive, account, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    path = tmp_path / "export.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in (("items.json", json.dumps([{"id": 7, "text": "from a tarball"}]).encode()),):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    summary = CaptureRunner(archive).run_import(account, "demo", path)
+    assert summary.status == "ok" and summary.counts["new"] == 1

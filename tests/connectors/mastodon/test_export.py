@@ -21,9 +21,14 @@ from archiver.item import CaptureContext
 from archiver.records import Record, record_key
 from connectors.base import Account
 from connectors.exports.registry import load_importer
-from connectors.exports.safe_archive import SafeArchive, UnsafeArchiveError
+from connectors.exports.safe_archive import (
+    SafeArchive,
+    SafeTarArchive,
+    UnsafeArchiveError,
+    open_export,
+)
 from connectors.mastodon import MastodonSettings
-from connectors.mastodon.export import MastodonOutboxImporter, SafeTarArchive, open_export
+from connectors.mastodon.export import MastodonOutboxImporter
 from storage.catalogue.models import records
 from tests.fakes import FakeClock
 from tests.fakes.mastodon import FakeMastodon
