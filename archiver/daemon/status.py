@@ -77,11 +77,14 @@ def daemon_status(archive: Archive) -> dict[str, Any]:
             )
         }
     leases = current_leases(archive.engine)
+    connectors: dict[str, Any] = {}  # an entry-point scan per platform, not per account
     rows = []
     for row in account_rows:
         state = health.get(row.id)
         try:
-            connector = load_connector(row.platform)
+            if row.platform not in connectors:
+                connectors[row.platform] = load_connector(row.platform)
+            connector = connectors[row.platform]
             ephemeral = connector.ephemeral
             account_settings = connector.settings_model(**row.settings)
             account = Account(row.id, row.platform, row.handle, account_settings)

@@ -11,10 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from archiver.archive import Archive
+from archiver.capture.accounts import AccountService
 from archiver.cli.main import cli
 from archiver.clock import FixedClock
 from archiver.daemon import Daemon
 from archiver.daemon.schedules import ScheduleService
+from archiver.daemon.status import daemon_status
 from archiver.errors import UsageError
 from archiver.setup import initialise
 from config.settings import Settings
@@ -89,3 +91,23 @@ def test_spool_commands_on_an_empty_spool(setup: tuple[Archive, Path, int]) -> N
     _, config, _ = setup
     assert "0 object(s)" in invoke(config, "spool", "status")
     assert "spool is empty" in invoke(config, "spool", "drain")
+
+
+def test_an_ephemeral_account_shows_its_capped_schedule_and_a_missed_window(
+    setup: tuple[Archive, Path, int],
+) -> None:
+    archive, _, _ = setup
+    stories = AccountService(archive.engine, archive.clock).add(
+        "instagram", "@stories", {"base_url": "http://127.0.0.1:9", "ig_user_id": "1784"}
+    )
+    ScheduleService(archive.engine, archive.clock).set(stories.id, interval=86400)
+    Daemon(archive, holder="t").health.ensure([stories.id])  # the daemon has seen it
+
+    def row() -> dict:
+        return next(r for r in daemon_status(archive)["accounts"] if r["id"] == stories.id)
+
+    assert row()["ephemeral"] and row()["schedule"]["interval_seconds"] == 14400
+    assert "capped" in row()["schedule"]["note"] and not row()["missed_window"]
+    archive.clock.advance(hours=25)  # nothing captured for longer than a story lives
+    assert row()["missed_window"] and row()["state"] == "ok"
+    archive.close()
