@@ -14,10 +14,11 @@ from sqlalchemy import Engine, func, select
 from archiver.audit import AuditTrail
 from archiver.checkpoints import Checkpoint, checkpoint_row, sign_tree_head
 from archiver.clock import Clock, SystemClock
+from archiver.holds import HoldService
 from archiver.ingest import Ingestor, IngestResult
 from archiver.item import CapturedItem
 from archiver.retention import RetentionRules
-from archiver.search_service import SearchService
+from archiver.search_service import IndexRun, SearchService
 from archiver.signing import Signer, load_signer
 from archiver.verify import Progress, Verifier, VerifyReport
 from config.settings import Settings
@@ -87,6 +88,13 @@ class Archive:
         if audit:
             self.audit.record(self.actor, "ingest", {"run_id": run_id, **result.counts()})
         return result
+
+    def index_and_hold(self, progress: Progress | None = None, **options: Any) -> IndexRun:
+        """Index what capture archived, then hold what active matters now cover: how
+        new captures come under a legal hold (archiver.holds)."""
+        run = self.search.index_pending(progress=progress, **options)
+        run.held = HoldService(self).apply_to_new()
+        return run
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign a tree head over the log as it is; None if nothing was added since the last."""

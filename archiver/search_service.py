@@ -62,9 +62,11 @@ class IndexRun:
     batches: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (record id, why)
     seconds: float = 0.0
+    held: int = 0  # new records an active matter came to cover (Archive.index_and_hold)
 
     def as_json(self) -> dict[str, Any]:
         return {"indexed": self.indexed, "batches": self.batches, "seconds": round(self.seconds, 3),
+                "held": self.held,
                 "skipped": [{"record_id": r, "reason": why} for r, why in self.skipped]}
 
 

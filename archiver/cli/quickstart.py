@@ -66,7 +66,7 @@ def quickstart(cli: CliContext, as_json: bool) -> None:
             say("a rate was corrected and a post withdrawn: capturing again ...")
             runs.append(runner.run(account))
     with progress_bar(cli.interactive and not as_json) as progress:
-        indexed = archive.search.index_pending(progress=progress)
+        indexed = archive.index_and_hold(progress)
         signed = archive.checkpoint()
         report = archive.verify(progress)
     captured = _captured(runs)

@@ -137,7 +137,7 @@ def index_command(cli: CliContext, batch_size: int, as_json: bool) -> None:
     interrupt and rerun). Only one indexer runs at a time."""
     archive = cli.archive()
     with progress_bar(cli.interactive and not as_json) as progress:
-        run = archive.search.index_pending(batch_size, progress)
+        run = archive.index_and_hold(progress, batch_size=batch_size)
     if run.indexed or run.skipped:
         archive.audit.record(
             archive.actor, "index", {"indexed": run.indexed, "skipped": len(run.skipped)}

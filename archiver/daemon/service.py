@@ -535,7 +535,7 @@ class Daemon:
         if self.stop_event.is_set():
             return
         try:
-            run = self.archive.search.index_pending()
+            run = self.archive.index_and_hold()
         except IndexBusy as exc:
             log.debug("index catch-up skipped: %s", exc)
             return

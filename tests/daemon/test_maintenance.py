@@ -36,8 +36,8 @@ def registered(tmp_path: Path) -> Iterator[None]:
     sys.path.remove(str(site))
 
 
-def test_nothing_is_registered_by_the_archiver_itself() -> None:
-    assert registered_tasks() == []
+def test_the_archiver_registers_its_daily_retention_task() -> None:
+    assert [name for name, _ in registered_tasks()] == ["retention"]
 
 
 def test_registered_tasks_run_and_a_failure_does_not_stop_the_others(
@@ -45,10 +45,12 @@ def test_registered_tasks_run_and_a_failure_does_not_stop_the_others(
 ) -> None:
     caplog.set_level(logging.INFO)
     run = run_maintenance(sqlite_archive)
-    assert [(t.name, t.ok) for t in run.tasks] == [("a_broken", False), ("count", True)]
+    ours = [t for t in run.tasks if t.name != "retention"]  # the archiver's own task
+    assert [(t.name, t.ok) for t in ours] == [("a_broken", False), ("count", True)]
     assert maintenance_tasks.CALLS == ["broken", "count_records"]
-    assert "unavailable" in run.tasks[0].error and run.tasks[1].result == {"records": 0}
+    assert "unavailable" in ours[0].error and ours[1].result == {"records": 0}
 
     Daemon(sqlite_archive, holder="test-maintenance").maintenance()  # the scheduled job
     logged = [r.fields for r in caplog.records if getattr(r, "event", None) == "maintenance-task"]
-    assert [(f["task"], f["ok"]) for f in logged] == [("a_broken", False), ("count", True)]
+    assert [(f["task"], f["ok"]) for f in logged if f["task"] != "retention"] == [
+        ("a_broken", False), ("count", True)]

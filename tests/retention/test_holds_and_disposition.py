@@ -196,3 +196,16 @@ def test_erasure_is_refused_while_kept_and_purged_when_allowed(archive_30d: Arch
     assert [d["outcome"] for d in history] == ["refused", "refused", "purged"]
     archive_30d.checkpoint()
     assert archive_30d.verify().ok
+
+
+def test_the_daily_task_extends_reports_and_decides_erasures(archive_30d: Archive, clock) -> None:
+    from archiver.daemon.maintenance import run_maintenance
+
+    archive_30d.ingest([make_item("1", "hello", author="@jo@x")])
+    ErasureService(archive_30d).request("@jo@x")
+    clock.advance(days=31)
+    run = run_maintenance(archive_30d)
+    (task,) = [t for t in run.tasks if t.name == "retention"]
+    assert task.ok, task.error
+    assert task.result["erasure_requests"] == {1: "purged"}
+    assert task.result["disposable_records"] == 0  # the erasure took the only record
