@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
+from archiver.cli.main import cli
 from search.whoosh_index import WhooshIndex
 
 
@@ -26,17 +28,27 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_status_index_search_reindex_verify(folder: Path) -> None:
+def test_status_index_search_reindex_verify(folder: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    """In-process through click (the subprocess tests below cover exit codes)."""
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("ARCHIVER_ACTOR", "cli-test")
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+
+    def run(cwd: Path, *args: str) -> Result:
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
     status = json.loads(run(folder, "status", "--json").stdout)
     assert status["records"] == 10 and status["items"] == 8 and status["accounts"] == 1
     assert status["index"]["lag"] == 0 and status["last_checkpoint"]["tree_size"] == 10
     # A legal hold queues the records it covers so the index learns their matter.
     held = run(folder, "hold", "create", "rates", "--query", "savings", "--reason", "review")
-    assert held.returncode == 0, held.stderr
+    assert held.exit_code == 0, held.output
     assert "lag 2 (behind: run `archiver index`)" in run(folder, "status").stdout
 
     indexed = run(folder, "index", "--json")
-    assert indexed.returncode == 0, indexed.stderr
+    assert indexed.exit_code == 0, indexed.output
     assert json.loads(indexed.stdout)["indexed"] == 2
     assert json.loads(run(folder, "status", "--json").stdout)["index"]["lag"] == 0
     matter = json.loads(run(folder, "search", "holds:rates", "--all-versions", "--json").stdout)
@@ -52,12 +64,12 @@ def test_status_index_search_reindex_verify(folder: Path) -> None:
     assert [(h["version"], h["deleted"], h["latest"]) for h in older["hits"]] == [(1, False, False)]
 
     table = run(folder, "search", "rate", "--sort", "date")
-    assert table.returncode == 0, table.stderr
+    assert table.exit_code == 0, table.output
     assert "1 records match (latest versions, deleted included)" in table.stdout
     assert "edited" in table.stdout
 
     rebuilt = run(folder, "reindex", "--json")
-    assert rebuilt.returncode == 0 and json.loads(rebuilt.stdout)["indexed"] == 10
+    assert rebuilt.exit_code == 0 and json.loads(rebuilt.stdout)["indexed"] == 10
     after = json.loads(run(folder, "search", "holds:rates", "--all-versions", "--json").stdout)
     assert after["total"] == 2  # the rebuilt index still knows the matter
     report = json.loads(run(folder, "verify", "--json").stdout)
