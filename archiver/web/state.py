@@ -17,6 +17,7 @@ from flask import current_app, g
 from archiver.archive import Archive
 from archiver.search_service import SearchService
 from archiver.users import LoginLimits, User, UserService
+from archiver.web.facets import FacetCache
 
 SECRET_ENV = "ARCHIVER_WEB_SECRET_KEY"
 SECRET_FILE = "web-session-key"
@@ -64,7 +65,8 @@ class WebState:
         self.users = UserService(archive, self.hasher, config.login_limits)
         self._leaves_lock = threading.Lock()
         self._leaves: tuple[int, list[bytes]] | None = None
-        self.exports: Any = None  # the export runner, when the export package is installed
+        self.exports: Any = None  # the export runner (archiver/web/views/exports.py attaches it)
+        self.facets = FacetCache()
 
     def acting_as(self, user: User) -> Archive:
         """The archive as this user: the same engine, store, clock and index, with the

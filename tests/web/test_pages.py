@@ -322,3 +322,19 @@ def test_admin_adds_and_disables_users(client_as, sandbox: Sandbox) -> None:  # 
     assert weak.status_code == 400
     settings = client.get("/admin/settings").text
     assert "secure_cookies" in settings and "archive" in settings
+
+
+@pytest.mark.parametrize("query,latest_only,include_deleted", [
+    ("*", True, True), ("*", False, True), ("workshop OR savings", False, False),
+    ("account:@harbourcu@sandbox.local", True, False),
+])
+def test_page_facets_are_the_search_services_facets(app: Flask, sandbox: Sandbox, query: str,
+                                                    latest_only: bool,
+                                                    include_deleted: bool) -> None:
+    service = sandbox.archive.search
+    request = service.request(query, latest_only=latest_only, include_deleted=include_deleted,
+                              facets=True)
+    expected = service.index.search(request).facets
+    cache = app.extensions["archiver"].facets
+    assert cache.counts(service.index, request) == expected
+    assert cache.counts(service.index, request) == expected  # and from the cache

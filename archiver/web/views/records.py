@@ -39,10 +39,12 @@ def search() -> ResponseReturnValue:
     if error is None and not params.empty:
         service = archive.search
         try:
-            result = service.search(service.request(params.query() or "*", **params.options()))
-            # With facets, WhooshIndex.search returns every hit from the page's start on
-            # (search/whoosh_index.py slices results[start:]): keep the page only.
-            result.hits = result.hits[: params.page_size]
+            # Facets come apart from the page's hits (archiver/web/facets.py says why).
+            wanted = service.request(params.query() or "*", **{**params.options(),
+                                                                "facets": False})
+            result = service.search(wanted)
+            if params.facets:
+                result.facets = state().facets.counts(service.index, wanted)
         except UsageError as exc:
             error = str(exc)
         lag = service.lag()
