@@ -133,6 +133,8 @@ def login() -> ResponseReturnValue:
             flash("Wrong username or password.", "error")
             status = 401
         else:
+            if session.get("sid"):  # signing in again ends the session this browser had
+                web.users.end_session(session["sid"])
             session.clear()  # no fixation: a fresh session (and CSRF token) on sign-in
             session["sid"] = web.users.start_session(user, client_address())
             session.permanent = True

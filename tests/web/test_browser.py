@@ -29,7 +29,8 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "web"
+ARTIFACTS = Path(os.environ.get("ARCHIVER_TEST_ARTIFACTS")
+                 or Path(__file__).resolve().parents[1] / "artifacts" / "web")
 TIMEOUT_MS = 15_000
 
 
@@ -234,3 +235,19 @@ def test_auditor_has_no_hold_or_export_controls_and_is_refused_there(
         assert s.errors == [], s.errors
     finally:
         s.close()
+
+
+def test_without_chromium_the_browser_tests_fail_saying_how_to_install_it(tmp_path: Path) -> None:
+    """Run one browser test with Chromium missing: it must fail, not skip, and say why."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
+         f"{__file__}::test_auditor_has_no_hold_or_export_controls_and_is_refused_there"],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "ARCHIVER_TEST_CHROMIUM": str(tmp_path / "no-chromium"),
+             "ARCHIVER_TEST_ARTIFACTS": str(tmp_path / "artifacts")})
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "apt-get install -y chromium" in done.stdout
+    assert "skipped" not in done.stdout.splitlines()[-1]
