@@ -547,8 +547,8 @@ class _Compiler:
         text = self._pattern_text(node.field, node.text)
         body = text[:-1]
         if text.endswith("*") and body and "*" not in body and "?" not in body:
-            return wq.Prefix(node.field, body)
-        return wq.Wildcard(node.field, text)
+            return CappedPrefix(node.field, body, query=self.text, pos=node.pos)
+        return CappedWildcard(node.field, text, query=self.text, pos=node.pos)
 
     def fuzzy(self, node: q.Fuzzy) -> wq.Query:
         if SPECS[node.field].kind == TEXT:
@@ -587,6 +587,39 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return stat.st_dev, stat.st_ino
+
+
+MAX_EXPANSION = 20_000
+
+
+def _capped(terms: Iterator[bytes], query: str, pos: int, field: str) -> Iterator[bytes]:
+    """Stop a pattern that matches too many distinct values: Whoosh opens a posting
+    list per value (a leading * over a million links took minutes and gigabytes),
+    and a silently truncated expansion would return a partial answer."""
+    for count, term in enumerate(terms, 1):
+        if count > MAX_EXPANSION:
+            raise QuerySyntaxError(
+                f"this pattern matches more than {MAX_EXPANSION:,} different {field} values; "
+                "make it narrower (fewer leading wildcards, more fixed characters)", query, pos)
+        yield term
+
+
+class CappedPrefix(wq.Prefix):
+    def __init__(self, fieldname: str, text: str, *, query: str = "", pos: int = 0) -> None:
+        super().__init__(fieldname, text)
+        self.query_text, self.pos = query, pos
+
+    def _btexts(self, ixreader: Any) -> Iterator[bytes]:
+        return _capped(super()._btexts(ixreader), self.query_text, self.pos, self.fieldname)
+
+
+class CappedWildcard(wq.Wildcard):
+    def __init__(self, fieldname: str, text: str, *, query: str = "", pos: int = 0) -> None:
+        super().__init__(fieldname, text)
+        self.query_text, self.pos = query, pos
+
+    def _btexts(self, ixreader: Any) -> Iterator[bytes]:
+        return _capped(super()._btexts(ixreader), self.query_text, self.pos, self.fieldname)
 
 
 class FuzzyTerms(wq.MultiTerm):

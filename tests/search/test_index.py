@@ -142,3 +142,18 @@ def test_a_failed_rebuild_leaves_the_old_index(tmp_path: Path) -> None:
         index.rebuild(broken())
     assert sorted(index.ids()) == ["keep"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "index.lock"]
+
+
+def test_a_pattern_that_matches_too_many_values_is_refused(
+    index: WhooshIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search import whoosh_index
+    from search.query import QuerySyntaxError
+
+    index.add([doc(f"r{n}", f"word{n} loan", urls=(f"https://x.test/{n}",)) for n in range(6)])
+    monkeypatch.setattr(whoosh_index, "MAX_EXPANSION", 5)
+    with pytest.raises(QuerySyntaxError, match="more than 5 different urls values") as caught:
+        index.search(SearchRequest("loan AND urls:*x.test*"))
+    assert caught.value.position == 14
+    monkeypatch.setattr(whoosh_index, "MAX_EXPANSION", 6)
+    assert len(ids(index, "urls:*x.test*")) == 6
