@@ -84,7 +84,7 @@ def zipf_posts(count: int, accounts: int = 50, seed: int = 5) -> Iterator[Captur
 
 
 def build(root: Path, count: int) -> Archive:
-    settings = Settings(archive={"dir": str(root / "archive")})
+    settings = Settings.model_validate({"archive": {"dir": str(root / "archive")}})
     initialise(settings)
     archive = Archive.open(settings, actor="bench")
     with archive.engine.connect() as conn:
@@ -176,7 +176,7 @@ def concurrent(base: str, users: int, per_user: int, seed: int = 1) -> tuple[lis
             query = rng.choice(QUERY_MIX)
             page = rng.choice((1, 1, 1, 2, 3))
             started = time.perf_counter()
-            response = session.get(f"{base}/search", params={"q": query, "page": page},
+            response = session.get(f"{base}/search", params={"q": query, "page": str(page)},
                                    timeout=120)
             took = time.perf_counter() - started
             with lock:
