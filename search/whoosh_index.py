@@ -385,7 +385,10 @@ class WhooshIndex(SearchIndex):
             results.formatter = MarkFormatter()
             results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
             start = (request.page - 1) * request.page_size
-            hits = [self._hit(hit, request.snippets) for hit in results[start:]]
+            # With facets Whoosh collects every match: slice to the page, or each match
+            # would get a highlighted snippet.
+            page = results[start:start + request.page_size]
+            hits = [self._hit(hit, request.snippets) for hit in page]
             facets = _facet_counts(results) if request.facets else {}
         return SearchPage(request, total, hits, facets, time.perf_counter() - started)
 
