@@ -1,0 +1,992 @@
+"""Check an evidence pack offline: no archive, no catalogue, no network.
+
+Imports only the standard library, `cryptography` and our pure modules
+(archiver.merkle, archiver.canonical, archiver.signing), so a recipient can run
+it on a pack alone. Checks, each failure named with its file and, for hashes,
+the algorithm, the expected and the found value:
+
+1. the bag (RFC 8493): bagit.txt, both payload manifests (SHA-256, SHA-512)
+   and both tag manifests, every listed file present and no unlisted payload
+   file, every checksum, Payload-Oxum; unsafe paths, symlinks and special files
+   are reported and never followed;
+2. records: each data/records/<id>.json hashes to its name (the record id is
+   re-derived from the bytes) and is canonical JSON (docs/records.md);
+3. the tree head: the Ed25519 signature over its canonical bytes with the
+   bundled public key, whose key id is printed (compare it with the key the
+   operator publishes, or pass it to be checked);
+4. proofs: every record has an RFC 9162 inclusion proof that leads from its
+   leaf hash to the signed root, and every proof has its record;
+5. media: each file hashes to its name; every medium a record refers to is there.
+
+Exit codes: 0 every check passed, 4 a check failed, 2 unusable input (not a
+bag, not readable). Run: archiver verify-pack PACK, or python -m archiver.verify_pack PACK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import stat
+import sys
+import threading
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from archiver.canonical import canonical_bytes, parse_canonical
+from archiver.errors import ProofError
+from archiver.merkle import leaf_hash, verify_inclusion
+from archiver.signing import key_id as key_id_of
+from archiver.signing import verify_signature
+
+EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 4, 2
+ALGORITHMS = ("sha256", "sha512")
+RECORD_SCHEMA = "social-archiver/record/1"
+CHECKPOINT_SCHEMA = "social-archiver/checkpoint/1"
+PROOF_SCHEMA = "social-archiver/inclusion-proof/1"
+CHECKPOINT_FILE = "data/tree-head/checkpoint.json"
+SIGNED_BYTES_FILE = "data/tree-head/signed-tree-head.json"
+SIGNATURE_FILE = "data/tree-head/signature.bin"
+PUBLIC_KEY_FILE = "data/tree-head/public-key.pem"
+PARALLEL_FROM = 20_000  # payload files: below this, starting workers costs more than it saves
+TASK_FILES = 2_000
+READ_CHUNK = 1 << 20
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_RECORD = re.compile(r"data/records/([0-9a-f]{64})\.json")
+_PROOF = re.compile(r"data/proofs/([0-9a-f]{64})\.json")
+_MEDIA = re.compile(r"data/media/([0-9a-f]{64})(\.[a-z0-9]{1,8})?")
+Progress = Callable[[str, int, int], None]
+
+
+class UnusablePack(Exception):
+    """The input is not a bag we can read at all (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    check: str  # bag | manifest | oxum | record | proof | tree-head | media
+    path: str
+    message: str
+    algorithm: str | None = None
+    expected: str | None = None
+    found: str | None = None
+
+    def line(self) -> str:
+        text = f"FAIL [{self.check}] {self.path}: {self.message}"
+        if self.expected is not None or self.found is not None:
+            algorithm = f"{self.algorithm}: " if self.algorithm else ""
+            text += f" ({algorithm}expected {self.expected}, found {self.found})"
+        return text
+
+
+@dataclass
+class PackReport:
+    source: str
+    failures: list[Failure] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    key_id: str | None = None
+    tree_size: int | None = None
+    root_hash: str | None = None
+    signed_at: str | None = None
+    info: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.ok else EXIT_FAILED
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+# -- reading a pack: a directory or its zip ---------------------------------------------------
+
+
+class Source:
+    """Files of a bag by relative path ('bagit.txt', 'data/...'), never following links."""
+
+    description: str
+
+    def files(self) -> dict[str, int]:
+        """Every regular file: relative path -> size."""
+        raise NotImplementedError
+
+    def problems(self) -> list[Failure]:
+        """Entries that are not plain files (symlinks, devices, unsafe zip names)."""
+        raise NotImplementedError
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def read(self, path: str, limit: int = 64 << 20) -> bytes:
+        data = bytearray()
+        for chunk in self.chunks(path):
+            data += chunk
+            if len(data) > limit:
+                raise UnusablePack(f"{path} is larger than {limit} bytes")
+        return bytes(data)
+
+    def spec(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+
+class DirectorySource(Source):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._root = str(root)
+        self.description = str(root)
+        self._files: dict[str, int] | None = None
+        self._problems: list[Failure] = []
+
+    def _walk(self) -> None:
+        files: dict[str, int] = {}
+        stack = [""]
+        root = str(self.root)
+        while stack:
+            relative = stack.pop()
+            directory = f"{root}/{relative}" if relative else root
+            try:
+                entries = list(os.scandir(directory))
+            except OSError as exc:
+                raise UnusablePack(f"cannot read {directory}: {exc.strerror}") from None
+            for entry in entries:
+                path = f"{relative}/{entry.name}" if relative else entry.name
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode):
+                    files[path] = info.st_size
+                elif stat.S_ISDIR(info.st_mode):
+                    stack.append(path)
+                elif stat.S_ISLNK(info.st_mode):
+                    self._problems.append(
+                        Failure("bag", path, "symlink in the pack (not followed)")
+                    )
+                else:
+                    self._problems.append(Failure("bag", path, "not a regular file (not read)"))
+        self._files = files
+
+    def files(self) -> dict[str, int]:
+        if self._files is None:
+            self._walk()
+        assert self._files is not None
+        return self._files
+
+    def problems(self) -> list[Failure]:
+        self.files()
+        return self._problems
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        fd = os.open(self.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb", buffering=0) as handle:
+            while chunk := handle.read(READ_CHUNK):
+                yield chunk
+
+    def read_small(self, path: str) -> bytes:
+        fd = os.open(f"{self._root}/{path}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
+            data = os.read(fd, size + 1)  # fewer bytes than asked: the end of the file
+            if len(data) > size:  # it grew since the walk: read the rest
+                while chunk := os.read(fd, READ_CHUNK):
+                    data += chunk
+            return data
+        finally:
+            os.close(fd)
+
+    def spec(self) -> tuple[str, ...]:
+        return ("dir", str(self.root))
+
+
+class ZipSource(Source):
+    """A zipped bag: one top-level folder holding the bag. Members are read in
+    place (never extracted), so hostile names cannot write anywhere."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = str(path)
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise UnusablePack(f"{path} is not a readable zip: {exc}") from None
+        self._files: dict[str, int] = {}
+        self._names: dict[str, str] = {}
+        self._problems: list[Failure] = []
+        tops = set()
+        for info in self._zip.infolist():
+            name = info.filename
+            top, _, rest = name.partition("/")
+            tops.add(top)
+            mode = (info.external_attr >> 16) & 0o170000
+            if not _safe_member(name):
+                self._problems.append(Failure("bag", name, "unsafe path in the zip (not read)"))
+                continue
+            if info.is_dir():
+                continue
+            if mode == stat.S_IFLNK:
+                self._problems.append(
+                    Failure("bag", rest or name, "symlink in the zip (not followed)")
+                )
+                continue
+            if rest in self._files:
+                self._problems.append(Failure("bag", rest, "the zip holds this path twice"))
+                continue
+            if not rest:
+                self._problems.append(Failure("bag", name, "file outside the bag's folder"))
+                continue
+            self._files[rest] = info.file_size
+            self._names[rest] = name
+        if len(tops) != 1:
+            raise UnusablePack(
+                f"{path}: a zipped pack holds exactly one folder (the bag), found {len(tops)}"
+            )
+        self.top = tops.pop()
+
+    def files(self) -> dict[str, int]:
+        return self._files
+
+    def problems(self) -> list[Failure]:
+        return self._problems
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        with self._zip.open(self._names[path]) as handle:
+            while chunk := handle.read(READ_CHUNK):
+                yield chunk
+
+    def read_small(self, path: str) -> bytes:
+        return self._zip.read(self._names[path])
+
+    def spec(self) -> tuple[str, ...]:
+        return ("zip", str(self.path))
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+def _safe_member(name: str) -> bool:
+    if not name or name.startswith("/") or "\\" in name or "\x00" in name:
+        return False
+    if re.match(r"[A-Za-z]:", name):
+        return False
+    return all(part not in ("", ".", "..") for part in name.rstrip("/").split("/"))
+
+
+def open_source(path: Path) -> Source:
+    if path.is_symlink():
+        raise UnusablePack(f"{path} is a symlink: give the pack itself")
+    if path.is_dir():
+        return DirectorySource(path)
+    if path.is_file():
+        if zipfile.is_zipfile(path):
+            return ZipSource(path)
+        raise UnusablePack(f"{path} is neither a bag directory nor a zip")
+    raise UnusablePack(f"{path} does not exist")
+
+
+_SOURCE_CACHE: dict[tuple[int, tuple[str, ...]], Source] = {}
+
+
+def _source_from_spec(spec: tuple[str, ...]) -> Source:
+    """Each process opens the pack once and keeps it for every task. Keyed by
+    process id: a forked worker must not share its parent's open zip (one file
+    offset for two readers)."""
+    key = (os.getpid(), spec)
+    source = _SOURCE_CACHE.get(key)
+    if source is None:
+        source = DirectorySource(Path(spec[1])) if spec[0] == "dir" else ZipSource(Path(spec[1]))
+        _SOURCE_CACHE[key] = source
+    return source
+
+
+# -- manifests --------------------------------------------------------------------------------
+
+
+def _decode_path(raw: str) -> str:
+    """RFC 8493 2.1.3: CR, LF and % in file names are percent-encoded in manifests."""
+    return (
+        raw.replace("%0D", "\r")
+        .replace("%0A", "\n")
+        .replace("%0d", "\r")
+        .replace("%0a", "\n")
+        .replace("%25", "%")
+    )
+
+
+_HEX_DIGITS = "0123456789abcdef"
+# Deleting every safe path character leaves nothing of a plain path.
+_SAFE_PATH_CHARS = str.maketrans(
+    "", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-"
+)
+
+
+def _plain_entry(line: str, length: int) -> tuple[str, str] | None:
+    """'<hex>  data/<plain path>' split at once (the common case), else None."""
+    digest, separator, path = line.partition("  ")
+    if (
+        separator
+        and len(digest) == length
+        and not digest.strip(_HEX_DIGITS)
+        and path.startswith("data/")
+        and not path.translate(_SAFE_PATH_CHARS)
+        and "/." not in path
+        and "//" not in path
+        and not path.endswith("/")
+    ):
+        return digest, path
+    return None
+
+
+def parse_manifest(text: str, name: str, algorithm: str, failures: list[Failure]) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    length = hashlib.new(algorithm).digest_size * 2
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = _plain_entry(line, length)
+        if entry is not None:
+            digest, path = entry
+        else:
+            if not line.strip():
+                continue
+            parts = line.split(None, 1)
+            if len(parts) != 2 or not re.fullmatch(f"[0-9a-fA-F]{{{length}}}", parts[0]):
+                failures.append(
+                    Failure("manifest", name, f"line {number} is not '<{algorithm}> <path>'")
+                )
+                continue
+            digest, path = parts[0].lower(), _decode_path(parts[1].lstrip("*"))
+            if not _safe_member(path):
+                failures.append(
+                    Failure("manifest", name, f"line {number} names an unsafe path {path!r}")
+                )
+                continue
+        if path in entries:
+            failures.append(Failure("manifest", name, f"line {number} lists {path} a second time"))
+            continue
+        entries[path] = digest
+    return entries
+
+
+def parse_bag_info(text: str) -> dict[str, str]:
+    info: dict[str, str] = {}
+    label = None
+    for line in text.splitlines():
+        if line[:1] in (" ", "\t") and label:
+            info[label] += " " + line.strip()
+        elif ":" in line:
+            label, _, value = line.partition(":")
+            label = label.strip()
+            info[label] = value.strip()
+    return info
+
+
+# -- the tree head ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    tree_size: int
+    root_hash: bytes
+
+
+def check_tree_head(
+    source: Source, files: dict[str, int], report: PackReport, expect_key_id: str | None
+) -> TreeHead | None:
+    failures = report.failures
+    missing = [
+        p
+        for p in (CHECKPOINT_FILE, SIGNED_BYTES_FILE, SIGNATURE_FILE, PUBLIC_KEY_FILE)
+        if p not in files
+    ]
+    for path in missing:
+        failures.append(
+            Failure("tree-head", path, "missing: the signed tree head cannot be fully checked")
+        )
+    if CHECKPOINT_FILE in missing:
+        return None
+    try:
+        checkpoint = json.loads(_read(source, CHECKPOINT_FILE))
+        head = checkpoint["tree_head"]
+        tree_size, root_hex = head["tree_size"], head["root_hash"]
+        public_raw = base64.b64decode(checkpoint["public_key"], validate=True)
+        signature_b64 = checkpoint["signature"]
+        if checkpoint.get("schema") != CHECKPOINT_SCHEMA:
+            raise ValueError(
+                f"schema is {checkpoint.get('schema')!r}, expected {CHECKPOINT_SCHEMA}"
+            )
+        if (
+            not isinstance(tree_size, int)
+            or not isinstance(root_hex, str)
+            or not _HEX64.fullmatch(root_hex)
+        ):
+            raise ValueError("tree_size or root_hash malformed")
+    except (ValueError, KeyError, TypeError) as exc:
+        failures.append(Failure("tree-head", CHECKPOINT_FILE, f"not a readable checkpoint: {exc}"))
+        return None
+    report.tree_size, report.root_hash = tree_size, root_hex
+    report.signed_at = str(head.get("signed_at"))
+    report.key_id = key_id_of(public_raw)
+    if head.get("key_id") != report.key_id:
+        failures.append(
+            Failure(
+                "tree-head",
+                CHECKPOINT_FILE,
+                "key_id does not name the bundled public key",
+                "sha256",
+                str(head.get("key_id")),
+                report.key_id,
+            )
+        )
+    signed = canonical_bytes(head)
+    try:
+        verify_signature(public_raw, signed, signature_b64)
+    except ProofError as exc:
+        failures.append(Failure("tree-head", CHECKPOINT_FILE, f"signature: {exc}"))
+    except (ValueError, TypeError) as exc:
+        failures.append(
+            Failure("tree-head", CHECKPOINT_FILE, f"unusable public key or signature: {exc}")
+        )
+    if expect_key_id is not None and expect_key_id.lower() != report.key_id:
+        failures.append(
+            Failure(
+                "tree-head",
+                CHECKPOINT_FILE,
+                "signed by a different key than the one expected",
+                "key id",
+                expect_key_id.lower(),
+                report.key_id,
+            )
+        )
+    if SIGNED_BYTES_FILE in files and _read(source, SIGNED_BYTES_FILE) != signed:
+        failures.append(
+            Failure("tree-head", SIGNED_BYTES_FILE, "is not the canonical bytes of the tree head")
+        )
+    if SIGNATURE_FILE in files:
+        try:
+            expected_signature = base64.b64decode(signature_b64)
+        except ValueError:
+            expected_signature = b""
+        if _read(source, SIGNATURE_FILE) != expected_signature:
+            failures.append(
+                Failure("tree-head", SIGNATURE_FILE, "differs from the checkpoint's signature")
+            )
+    if PUBLIC_KEY_FILE in files:
+        try:
+            key = serialization.load_pem_public_key(_read(source, PUBLIC_KEY_FILE))
+            if not isinstance(key, Ed25519PublicKey):
+                raise ValueError("not an Ed25519 key")
+            pem_raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            failures.append(
+                Failure("tree-head", PUBLIC_KEY_FILE, f"not a usable public key: {exc}")
+            )
+        else:
+            if pem_raw != public_raw:
+                failures.append(
+                    Failure(
+                        "tree-head",
+                        PUBLIC_KEY_FILE,
+                        "is not the checkpoint's public key",
+                        "key id",
+                        report.key_id,
+                        key_id_of(pem_raw),
+                    )
+                )
+    return TreeHead(tree_size, bytes.fromhex(root_hex))
+
+
+def _read(source: Source, path: str) -> bytes:
+    return source.read(path, limit=1 << 20)
+
+
+# -- the payload pass (in worker processes for large packs) -----------------------------------
+
+
+@dataclass
+class PassResult:
+    failures: list[Failure] = field(default_factory=list)
+    records: list[str] = field(default_factory=list)
+    proofs: list[str] = field(default_factory=list)
+    media: list[str] = field(default_factory=list)
+    media_refs: set[str] = field(default_factory=set)
+    digests: list[tuple[str, str, str]] = field(default_factory=list)  # path, sha256, sha512
+    files: int = 0
+
+
+def check_files(spec: tuple[str, ...], paths: Sequence[str], head: TreeHead | None) -> PassResult:
+    """Hash each file with both algorithms in one read (the caller compares with
+    the manifests), and check records, proofs and media by what their names promise."""
+    source = _source_from_spec(spec)
+    result = PassResult()
+    small = getattr(source, "read_small", None)
+    for path in paths:
+        try:
+            data = small(path) if small else source.read(path)
+        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            result.failures.append(Failure("manifest", path, f"cannot read: {exc}"))
+            continue
+        result.files += 1
+        found256 = hashlib.sha256(data).hexdigest()
+        result.digests.append((path, found256, hashlib.sha512(data).hexdigest()))
+        if path.startswith("data/records/"):
+            _check_record(path, data, found256, result)
+        elif path.startswith("data/proofs/"):
+            _check_proof(path, data, head, result)
+        elif path.startswith("data/media/"):
+            match = _MEDIA.fullmatch(path)
+            if not match:
+                result.failures.append(Failure("media", path, "name is not <sha256>.<ext>"))
+            else:
+                result.media.append(match.group(1))
+                if match.group(1) != found256:
+                    result.failures.append(
+                        Failure(
+                            "media",
+                            path,
+                            "content does not match its name",
+                            "sha256",
+                            match.group(1),
+                            found256,
+                        )
+                    )
+    return result
+
+
+def _check_record(path: str, data: bytes, found: str, result: PassResult) -> None:
+    match = _RECORD.fullmatch(path)
+    if not match:
+        result.failures.append(Failure("record", path, "name is not <record id>.json"))
+        return
+    record_id = match.group(1)
+    result.records.append(record_id)
+    if found != record_id:
+        result.failures.append(
+            Failure(
+                "record",
+                path,
+                "record id re-derived from the bytes differs from its name",
+                "sha256",
+                record_id,
+                found,
+            )
+        )
+    try:
+        fields = parse_canonical(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        result.failures.append(
+            Failure("record", path, f"not canonical JSON (docs/records.md): {exc}")
+        )
+        return
+    if not isinstance(fields, dict) or fields.get("schema") != RECORD_SCHEMA:
+        result.failures.append(Failure("record", path, f"not a {RECORD_SCHEMA} record"))
+        return
+    media = fields.get("media")
+    for entry in media if isinstance(media, list) else []:
+        if isinstance(entry, dict):
+            for sha in (entry.get("sha256"), (entry.get("metadata") or {}).get("thumbnail_sha256")):
+                if isinstance(sha, str):
+                    result.media_refs.add(sha)
+
+
+def _check_proof(path: str, data: bytes, head: TreeHead | None, result: PassResult) -> None:
+    match = _PROOF.fullmatch(path)
+    if not match:
+        result.failures.append(Failure("proof", path, "name is not <record id>.json"))
+        return
+    record_id = match.group(1)
+    result.proofs.append(record_id)
+    if head is None:
+        return  # reported once: there is no usable tree head to prove against
+    try:
+        proof = json.loads(data)
+        if proof.get("schema") != PROOF_SCHEMA:
+            raise ValueError(f"schema is {proof.get('schema')!r}")
+        index, size = proof["leaf_index"], proof["tree_size"]
+        path_hashes = [bytes.fromhex(h) for h in proof["audit_path"]]
+        stated_leaf = proof["leaf_hash"]
+        stated_id = proof["record_id"]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        result.failures.append(Failure("proof", path, f"not a readable inclusion proof: {exc}"))
+        return
+    leaf = leaf_hash(bytes.fromhex(record_id))
+    if stated_id != record_id:
+        result.failures.append(
+            Failure("proof", path, "proves a different record", None, record_id, str(stated_id))
+        )
+    if stated_leaf != leaf.hex():
+        result.failures.append(
+            Failure(
+                "proof",
+                path,
+                "leaf hash is not SHA-256(0x00 || record id)",
+                "sha256",
+                leaf.hex(),
+                str(stated_leaf),
+            )
+        )
+    if size != head.tree_size:
+        result.failures.append(
+            Failure(
+                "proof",
+                path,
+                "is for another tree size than the signed head",
+                None,
+                str(head.tree_size),
+                str(size),
+            )
+        )
+    if _root_from_path(leaf, index, head.tree_size, path_hashes) == head.root_hash:
+        return
+    try:  # the reference implementation says precisely what is wrong
+        verify_inclusion(leaf, index, head.tree_size, path_hashes, head.root_hash)
+    except ProofError as exc:
+        result.failures.append(Failure("proof", path, f"does not lead to the signed root: {exc}"))
+    else:  # cannot happen: both follow RFC 9162 2.1.3.2; never pass a proof silently
+        result.failures.append(Failure("proof", path, "verifiers disagree on this proof"))
+
+
+def _root_from_path(leaf: bytes, index: object, size: int, path: list[bytes]) -> bytes | None:
+    """RFC 9162 2.1.3.2, inlined for speed (a pack holds a proof per record): the
+    root the audit path leads to, or None if the path does not fit the tree.
+    archiver.merkle.verify_inclusion is the reference; it names any failure."""
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
+        return None
+    sha256, prefix = hashlib.sha256, b"\x01"
+    fn, sn, node = index, size - 1, leaf
+    for sibling in path:
+        if sn == 0 or len(sibling) != 32:
+            return None
+        if fn & 1 or fn == sn:
+            node = sha256(prefix + sibling + node).digest()
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        else:
+            node = sha256(prefix + node + sibling).digest()
+        fn >>= 1
+        sn >>= 1
+    return node if sn == 0 else None
+
+
+# -- the whole check --------------------------------------------------------------------------
+
+
+def verify_pack(
+    path: Path,
+    *,
+    expect_key_id: str | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> PackReport:
+    """Check a pack; UnusablePack if it cannot be read as a bag at all."""
+    source = open_source(path)
+    try:
+        return _verify(source, expect_key_id, workers, progress)
+    finally:
+        source.close()
+
+
+def _verify(
+    source: Source, expect_key_id: str | None, workers: int | None, progress: Progress | None
+) -> PackReport:
+    report = PackReport(source.description)
+    failures = report.failures
+    files = source.files()
+    failures.extend(source.problems())
+    if "bagit.txt" not in files:
+        raise UnusablePack(f"{source.description} is not a BagIt bag: no bagit.txt")
+    declaration = _read(source, "bagit.txt").decode("utf-8", "replace")
+    if (
+        "BagIt-Version: 1.0" not in declaration
+        or "Tag-File-Character-Encoding: UTF-8" not in declaration
+    ):
+        failures.append(Failure("bag", "bagit.txt", "does not declare BagIt-Version 1.0 and UTF-8"))
+    if "bag-info.txt" in files:
+        report.info = parse_bag_info(_read(source, "bag-info.txt").decode("utf-8", "replace"))
+    else:
+        failures.append(Failure("bag", "bag-info.txt", "missing"))
+
+    payload = {p: size for p, size in files.items() if p.startswith("data/")}
+    head = check_tree_head(source, files, report, expect_key_id)
+    if head is None:
+        failures.append(Failure("proof", "data/proofs", "not checked: no usable signed tree head"))
+    payload_pass = _PayloadPass(source, sorted(payload), head, workers, progress)
+    try:
+        manifests = _read_manifests(source, files, failures)
+        _check_tag_manifests(source, files, failures)
+    except BaseException:
+        payload_pass.close()
+        raise
+    for algorithm, entries in manifests.items():
+        name = f"manifest-{algorithm}.txt"
+        for listed in entries:
+            if listed not in files:
+                failures.append(
+                    Failure("manifest", listed, f"listed in {name} but missing from the pack")
+                )
+            elif not listed.startswith("data/"):
+                failures.append(Failure("manifest", listed, f"{name} lists a file outside data/"))
+        for present in payload:
+            if present not in entries:
+                failures.append(Failure("manifest", present, f"in data/ but not listed in {name}"))
+    _check_oxum(report, payload)
+
+    result = payload_pass.result()
+    failures.extend(result.failures)
+    for path, *found in result.digests:
+        for algorithm, digest in zip(ALGORITHMS, found, strict=True):
+            want = manifests[algorithm].get(path)
+            if want is not None and want != digest:
+                message = f"checksum does not match manifest-{algorithm}.txt"
+                failures.append(Failure("manifest", path, message, algorithm, want, digest))
+
+    records, proofs, media = set(result.records), set(result.proofs), set(result.media)
+    for record_id in sorted(records - proofs):
+        failures.append(
+            Failure(
+                "proof",
+                f"data/proofs/{record_id}.json",
+                "missing: the record has no inclusion proof",
+            )
+        )
+    for record_id in sorted(proofs - records):
+        failures.append(
+            Failure(
+                "record", f"data/records/{record_id}.json", "missing: a proof names this record"
+            )
+        )
+    for sha in sorted(result.media_refs - media):
+        failures.append(
+            Failure("media", f"data/media/{sha}", "missing: a record refers to this medium")
+        )
+    _check_info_matches_head(report)
+    report.counts = {
+        "files": result.files,
+        "records": len(records),
+        "proofs": len(proofs),
+        "media": len(media),
+    }
+    report.failures = sorted(dict.fromkeys(failures), key=lambda f: (f.path, f.check, f.message))
+    return report
+
+
+def _read_manifests(
+    source: Source, files: dict[str, int], failures: list[Failure]
+) -> dict[str, dict[str, str]]:
+    manifests: dict[str, dict[str, str]] = {}
+    for algorithm in ALGORITHMS:
+        name = f"manifest-{algorithm}.txt"
+        if name not in files:
+            message = "missing: every payload file must be listed with both algorithms"
+            failures.append(Failure("bag", name, message))
+            manifests[algorithm] = {}
+            continue
+        text = source.read(name, limit=1 << 31).decode("utf-8", "replace")
+        manifests[algorithm] = parse_manifest(text, name, algorithm, failures)
+    return manifests
+
+
+def _check_tag_manifests(source: Source, files: dict[str, int], failures: list[Failure]) -> None:
+    for algorithm in ALGORITHMS:
+        name = f"tagmanifest-{algorithm}.txt"
+        if name not in files:
+            failures.append(Failure("bag", name, "missing: the tag files are not protected"))
+            continue
+        entries = parse_manifest(
+            _read(source, name).decode("utf-8", "replace"), name, algorithm, failures
+        )
+        for tag in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-sha512.txt"):
+            if tag in files and tag not in entries:
+                failures.append(Failure("manifest", tag, f"not listed in {name}"))
+        for tag, expected in entries.items():
+            if tag.startswith("data/"):
+                failures.append(Failure("manifest", tag, f"{name} lists a payload file"))
+                continue
+            if tag not in files:
+                failures.append(
+                    Failure("manifest", tag, f"listed in {name} but missing from the pack")
+                )
+                continue
+            digest = hashlib.new(algorithm)
+            for chunk in source.chunks(tag):
+                digest.update(chunk)
+            if digest.hexdigest() != expected:
+                failures.append(
+                    Failure(
+                        "manifest",
+                        tag,
+                        f"checksum does not match {name}",
+                        algorithm,
+                        expected,
+                        digest.hexdigest(),
+                    )
+                )
+
+
+def _check_oxum(report: PackReport, payload: dict[str, int]) -> None:
+    declared = report.info.get("Payload-Oxum")
+    found = f"{sum(payload.values())}.{len(payload)}"
+    if declared is None:
+        report.failures.append(Failure("oxum", "bag-info.txt", "no Payload-Oxum"))
+    elif declared != found:
+        report.failures.append(
+            Failure(
+                "oxum",
+                "bag-info.txt",
+                "Payload-Oxum (bytes.files) differs from the payload",
+                None,
+                declared,
+                found,
+            )
+        )
+
+
+def _check_info_matches_head(report: PackReport) -> None:
+    pairs = (
+        ("Tree-Size", None if report.tree_size is None else str(report.tree_size)),
+        ("Tree-Root-Hash", report.root_hash),
+        ("Signing-Key-Id", report.key_id),
+    )
+    for label, value in pairs:
+        stated = report.info.get(label)
+        if stated is not None and value is not None and stated != value:
+            report.failures.append(
+                Failure(
+                    "bag",
+                    "bag-info.txt",
+                    f"{label} differs from the signed tree head",
+                    None,
+                    value,
+                    stated,
+                )
+            )
+
+
+def _process_context() -> Any:
+    """fork where it is safe (no other thread alive: forking copies locks held by
+    other threads), as it starts workers at once; spawn otherwise."""
+    if threading.active_count() == 1 and "fork" in get_all_start_methods():
+        return get_context("fork")
+    return get_context("spawn")
+
+
+class _PayloadPass:
+    """The payload pass: in worker processes for large packs (started before the
+    manifests are parsed, which then happens alongside), else in this process."""
+
+    def __init__(
+        self,
+        source: Source,
+        paths: list[str],
+        head: TreeHead | None,
+        workers: int | None,
+        progress: Progress | None,
+    ) -> None:
+        if workers is None:
+            workers = (os.cpu_count() or 1) if len(paths) >= PARALLEL_FROM else 1
+        self.total = len(paths)
+        self.tasks = [paths[i : i + TASK_FILES] for i in range(0, self.total, TASK_FILES)]
+        self.head = head
+        self.progress = progress
+        self.spec = source.spec()
+        self.key = (os.getpid(), self.spec)
+        _SOURCE_CACHE[self.key] = source
+        self.pool: ProcessPoolExecutor | None = None
+        self.parts: Iterator[PassResult] | None = None
+        if workers > 1 and len(self.tasks) > 1:
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=_process_context())
+            count = len(self.tasks)
+            self.parts = self.pool.map(check_files, [self.spec] * count, self.tasks, [head] * count)
+
+    def result(self) -> PassResult:
+        merged = PassResult()
+        parts = self.parts or (check_files(self.spec, task, self.head) for task in self.tasks)
+        try:
+            for part in parts:
+                merged.failures.extend(part.failures)
+                merged.records.extend(part.records)
+                merged.proofs.extend(part.proofs)
+                merged.media.extend(part.media)
+                merged.media_refs |= part.media_refs
+                merged.digests.extend(part.digests)
+                merged.files += part.files
+                if self.progress:
+                    self.progress("files", merged.files, self.total)
+        finally:
+            self.close()
+        return merged
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        _SOURCE_CACHE.pop(self.key, None)
+
+
+# -- standalone use ---------------------------------------------------------------------------
+
+
+def print_report(report: PackReport, out: Callable[[str], None] = print) -> None:
+    for failure in report.failures:
+        out(failure.line())
+    counts = report.counts
+    out(
+        f"checked {counts.get('files', 0)} payload files: {counts.get('records', 0)} records, "
+        f"{counts.get('proofs', 0)} proofs, {counts.get('media', 0)} media"
+    )
+    if report.root_hash is not None:
+        out(
+            f"signed tree head: size {report.tree_size}, root {report.root_hash}, "
+            f"signed at {report.signed_at}"
+        )
+    if report.key_id is not None:
+        out(f"signing key id: {report.key_id}")
+        out("  compare it with the key the archive's operator publishes (archiver keys public)")
+    out(
+        "PACK VERIFIED: every check passed"
+        if report.ok
+        else f"PACK FAILED: {len(report.failures)} problem(s)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m archiver.verify_pack", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("pack", type=Path, help="the bag directory or its zip")
+    parser.add_argument(
+        "--key-id", help="the signing key id you expect (hex SHA-256 of the public key)"
+    )
+    parser.add_argument("--workers", type=int, help="processes for the payload pass")
+    parser.add_argument("--json", action="store_true", help="machine-readable report")
+    args = parser.parse_args(argv)
+    try:
+        report = verify_pack(args.pack, expect_key_id=args.key_id, workers=args.workers)
+    except UnusablePack as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, sort_keys=True))
+    else:
+        print_report(report)
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
