@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ def demo_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """pip-install the plugin into its own folder and put it on sys.path, as a
     separately installed distribution: entry points are found through its metadata."""
     target = tmp_path_factory.mktemp("plugin-site")
+    source = tmp_path_factory.mktemp("plugin-source") / "demo_connector"
+    shutil.copytree(PLUGIN, source)  # building leaves build/ beside the source: not in ours
     subprocess.run(
         [
             sys.executable,
@@ -34,7 +37,7 @@ def demo_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "--no-build-isolation",
             "--target",
             str(target),
-            str(PLUGIN),
+            str(source),
         ],
         check=True,
         capture_output=True,
