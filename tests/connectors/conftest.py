@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 
+from connectors.base import ConnectorContext
 from connectors.http import HttpClient
 from tests.fakes import FakeClock
 from tests.fakes.server import FakeServer
@@ -52,3 +54,12 @@ def make_client(
     yield build
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def connector_context(
+    make_client: Callable[..., HttpClient], fake_clock: FakeClock
+) -> ConnectorContext:
+    """What the framework lends a connector, aimed at the fake server: its clients may
+    fetch media from 127.0.0.1 and sleep on the fake clock."""
+    return ConnectorContext(partial(make_client, allow_hosts=["127.0.0.1"]), fake_clock.now)

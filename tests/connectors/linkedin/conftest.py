@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 
 from connectors.base import Account, ConnectorContext
-from connectors.http import HttpClient
 from connectors.linkedin import LinkedInConnector, LinkedInSettings
-from tests.fakes import FakeClock
 from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.server import FakeServer
 
@@ -24,25 +22,12 @@ def linkedin(fake_server: FakeServer) -> FakeLinkedIn:
 
 @pytest.fixture
 def make_connector(
-    fake_server: FakeServer, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    fake_server: FakeServer, connector_context: ConnectorContext, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., LinkedInConnector]]:
     """A connector whose clients talk to the fake server and sleep on the fake clock,
     the way the framework's ConnectorContext.make_client builds them."""
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     built: list[LinkedInConnector] = []
-
-    def make_client(**kwargs: Any) -> HttpClient:
-        return HttpClient(
-            base_url=fake_server.url,
-            clock=fake_clock.now,
-            sleep=fake_clock.sleep,
-            rng=lambda: 1.0,
-            connect_timeout=2.0,
-            read_timeout=2.0,
-            max_retries=3,
-            allow_hosts=["127.0.0.1"],
-            **kwargs,
-        )
 
     def build(**overrides: Any) -> LinkedInConnector:
         options: dict[str, Any] = {
@@ -53,7 +38,7 @@ def make_connector(
             **overrides,
         }
         account = Account(1, "linkedin", HANDLE, LinkedInSettings(**options))
-        connector = LinkedInConnector(account, ConnectorContext(make_client, fake_clock.now))
+        connector = LinkedInConnector(account, connector_context)
         built.append(connector)
         return connector
 

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from connectors.base import Account, ConnectorContext
-from connectors.http import HttpClient
 from connectors.reddit import RedditConnector, RedditSettings
 from tests.fakes import FakeClock
 from tests.fakes.reddit import FakeReddit
@@ -24,25 +23,12 @@ def reddit(fake_server: FakeServer, fake_clock: FakeClock) -> FakeReddit:
 
 @pytest.fixture
 def make_connector(
-    fake_server: FakeServer, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    fake_server: FakeServer, connector_context: ConnectorContext, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., RedditConnector]]:
     """A connector whose clients talk to the fake server and sleep on the fake clock,
     the way the framework's ConnectorContext.make_client builds them."""
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     built: list[RedditConnector] = []
-
-    def make_client(**kwargs: Any) -> HttpClient:
-        return HttpClient(
-            base_url=fake_server.url,
-            clock=fake_clock.now,
-            sleep=fake_clock.sleep,
-            rng=lambda: 1.0,
-            connect_timeout=2.0,
-            read_timeout=2.0,
-            max_retries=3,
-            allow_hosts=["127.0.0.1"],
-            **kwargs,
-        )
 
     def build(**overrides: Any) -> RedditConnector:
         options: dict[str, Any] = {
@@ -53,7 +39,7 @@ def make_connector(
             **overrides,
         }
         account = Account(1, "reddit", HANDLE, RedditSettings(**options))
-        connector = RedditConnector(account, ConnectorContext(make_client, fake_clock.now))
+        connector = RedditConnector(account, connector_context)
         built.append(connector)
         return connector
 
