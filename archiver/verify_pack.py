@@ -34,8 +34,9 @@ import stat
 import sys
 import threading
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -125,7 +126,7 @@ class Source:
     description: str
 
     def files(self) -> dict[str, int]:
-        """Every regular file: relative path -> size."""
+        """Every regular file: relative path -> size (-1 where not known before reading)."""
         raise NotImplementedError
 
     def problems(self) -> list[Failure]:
@@ -169,17 +170,16 @@ class DirectorySource(Source):
                 entries = list(os.scandir(directory))
             except OSError as exc:
                 raise UnusablePack(f"cannot read {directory}: {exc.strerror}") from None
-            for entry in entries:
+            for entry in entries:  # file types from the directory itself: no stat per file
                 path = f"{relative}/{entry.name}" if relative else entry.name
-                info = entry.stat(follow_symlinks=False)
-                if stat.S_ISREG(info.st_mode):
-                    files[path] = info.st_size
-                elif stat.S_ISDIR(info.st_mode):
-                    stack.append(path)
-                elif stat.S_ISLNK(info.st_mode):
+                if entry.is_symlink():
                     self._problems.append(
                         Failure("bag", path, "symlink in the pack (not followed)")
                     )
+                elif entry.is_file(follow_symlinks=False):
+                    files[path] = -1  # the size is learnt when the file is read
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(path)
                 else:
                     self._problems.append(Failure("bag", path, "not a regular file (not read)"))
         self._files = files
@@ -525,25 +525,36 @@ class PassResult:
     proofs: list[str] = field(default_factory=list)
     media: list[str] = field(default_factory=list)
     media_refs: set[str] = field(default_factory=set)
-    digests: list[tuple[str, str, str]] = field(default_factory=list)  # path, sha256, sha512
     files: int = 0
+    bytes: int = 0
 
 
-def check_files(spec: tuple[str, ...], paths: Sequence[str], head: TreeHead | None) -> PassResult:
-    """Hash each file with both algorithms in one read (the caller compares with
-    the manifests), and check records, proofs and media by what their names promise."""
+Entry = tuple[str, "str | None", "str | None"]  # path, expected SHA-256, expected SHA-512
+
+
+def check_files(
+    spec: tuple[str, ...], entries: Sequence[Entry], head: TreeHead | None
+) -> PassResult:
+    """Hash each file with both algorithms in one read and compare with what the
+    manifests list; check records, proofs and media by what their names promise."""
     source = _source_from_spec(spec)
     result = PassResult()
     small = getattr(source, "read_small", None)
-    for path in paths:
+    for path, want256, want512 in entries:
         try:
             data = small(path) if small else source.read(path)
         except (OSError, KeyError, zipfile.BadZipFile) as exc:
             result.failures.append(Failure("manifest", path, f"cannot read: {exc}"))
             continue
         result.files += 1
+        result.bytes += len(data)
         found256 = hashlib.sha256(data).hexdigest()
-        result.digests.append((path, found256, hashlib.sha512(data).hexdigest()))
+        if want256 is not None and want256 != found256:
+            result.failures.append(_checksum_failure(path, "sha256", want256, found256))
+        if want512 is not None:
+            found512 = hashlib.sha512(data).hexdigest()
+            if want512 != found512:
+                result.failures.append(_checksum_failure(path, "sha512", want512, found512))
         if path.startswith("data/records/"):
             _check_record(path, data, found256, result)
         elif path.startswith("data/proofs/"):
@@ -566,6 +577,11 @@ def check_files(spec: tuple[str, ...], paths: Sequence[str], head: TreeHead | No
                         )
                     )
     return result
+
+
+def _checksum_failure(path: str, algorithm: str, expected: str, found: str) -> Failure:
+    message = f"checksum does not match manifest-{algorithm}.txt"
+    return Failure("manifest", path, message, algorithm, expected, found)
 
 
 def _check_record(path: str, data: bytes, found: str, result: PassResult) -> None:
@@ -721,60 +737,27 @@ def _verify(
         report.info = parse_bag_info(_read(source, "bag-info.txt").decode("utf-8", "replace"))
     else:
         failures.append(Failure("bag", "bag-info.txt", "missing"))
-
-    payload = {p: size for p, size in files.items() if p.startswith("data/")}
+    _check_tag_manifests(source, files, failures)
     head = check_tree_head(source, files, report, expect_key_id)
     if head is None:
         failures.append(Failure("proof", "data/proofs", "not checked: no usable signed tree head"))
-    payload_pass = _PayloadPass(source, sorted(payload), head, workers, progress)
-    try:
-        manifests = _read_manifests(source, files, failures)
-        _check_tag_manifests(source, files, failures)
-    except BaseException:
-        payload_pass.close()
-        raise
-    for algorithm, entries in manifests.items():
-        name = f"manifest-{algorithm}.txt"
-        for listed in entries:
-            if listed not in files:
-                failures.append(
-                    Failure("manifest", listed, f"listed in {name} but missing from the pack")
-                )
-            elif not listed.startswith("data/"):
-                failures.append(Failure("manifest", listed, f"{name} lists a file outside data/"))
-        for present in payload:
-            if present not in entries:
-                failures.append(Failure("manifest", present, f"in data/ but not listed in {name}"))
-    _check_oxum(report, payload)
 
-    result = payload_pass.result()
+    payload = sorted(p for p in files if p.startswith("data/"))
+    entries = _payload_entries(source, files, payload, failures)
+    result = _PayloadPass(source, head, workers, progress, len(payload)).run(entries)
     failures.extend(result.failures)
-    for path, *found in result.digests:
-        for algorithm, digest in zip(ALGORITHMS, found, strict=True):
-            want = manifests[algorithm].get(path)
-            if want is not None and want != digest:
-                message = f"checksum does not match manifest-{algorithm}.txt"
-                failures.append(Failure("manifest", path, message, algorithm, want, digest))
+    _check_oxum(report, result.bytes, len(payload))
 
     records, proofs, media = set(result.records), set(result.proofs), set(result.media)
     for record_id in sorted(records - proofs):
-        failures.append(
-            Failure(
-                "proof",
-                f"data/proofs/{record_id}.json",
-                "missing: the record has no inclusion proof",
-            )
-        )
+        message = "missing: the record has no inclusion proof"
+        failures.append(Failure("proof", f"data/proofs/{record_id}.json", message))
     for record_id in sorted(proofs - records):
-        failures.append(
-            Failure(
-                "record", f"data/records/{record_id}.json", "missing: a proof names this record"
-            )
-        )
+        message = "missing: a proof names this record"
+        failures.append(Failure("record", f"data/records/{record_id}.json", message))
     for sha in sorted(result.media_refs - media):
-        failures.append(
-            Failure("media", f"data/media/{sha}", "missing: a record refers to this medium")
-        )
+        message = "missing: a record refers to this medium"
+        failures.append(Failure("media", f"data/media/{sha}", message))
     _check_info_matches_head(report)
     report.counts = {
         "files": result.files,
@@ -786,20 +769,133 @@ def _verify(
     return report
 
 
-def _read_manifests(
-    source: Source, files: dict[str, int], failures: list[Failure]
-) -> dict[str, dict[str, str]]:
-    manifests: dict[str, dict[str, str]] = {}
+# -- manifests against the files present -----------------------------------------------------
+
+
+def _manifest_lines(source: Source, name: str) -> Iterator[str]:
+    """A manifest's lines, streamed (a pack's manifests list every file)."""
+    rest = b""
+    for chunk in source.chunks(name):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line.decode("utf-8", "replace").rstrip("\r")
+    if rest:
+        yield rest.decode("utf-8", "replace").rstrip("\r")
+
+
+def _manifest_entries(
+    source: Source, name: str, algorithm: str, failures: list[Failure]
+) -> Iterator[tuple[str, str]]:
+    """(path, digest) per line, in the file's order; bad lines become failures."""
+    length = hashlib.new(algorithm).digest_size * 2
+    for number, line in enumerate(_manifest_lines(source, name), 1):
+        entry = _plain_entry(line, length)
+        if entry is not None:
+            yield entry[1], entry[0]
+            continue
+        if not line.strip():
+            continue
+        parts = line.split(None, 1)
+        if len(parts) != 2 or not re.fullmatch(f"[0-9a-fA-F]{{{length}}}", parts[0]):
+            failures.append(
+                Failure("manifest", name, f"line {number} is not '<{algorithm}> <path>'")
+            )
+            continue
+        path = _decode_path(parts[1].lstrip("*"))
+        if not _safe_member(path):
+            failures.append(
+                Failure("manifest", name, f"line {number} names an unsafe path {path!r}")
+            )
+            continue
+        yield path, parts[0].lower()
+
+
+def _sorted_manifest(source: Source, name: str, algorithm: str) -> bool:
+    """Whether every line is '<digest>  <path>' with paths strictly increasing (ours
+    are): then the manifest is merged with the sorted file list as it streams.
+    Compared as UTF-8 bytes, whose order is the code points' order."""
+    start = hashlib.new(algorithm).digest_size * 2 + 2
+    previous, rest = b"", b""
+    for chunk in source.chunks(name):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            path = line[start:]
+            if line[start - 2 : start] != b"  " or path <= previous:
+                return False
+            previous = path
+    return not rest or (rest[start - 2 : start] == b"  " and rest[start:] > previous)
+
+
+def _payload_entries(
+    source: Source, files: dict[str, int], payload: list[str], failures: list[Failure]
+) -> Iterator[Entry]:
+    """Every payload file with what each manifest expects of it, in path order.
+    Manifest entries without a file and files without an entry become failures.
+    Sorted manifests are merged as they stream, so memory does not grow with the
+    pack; others are read into a dictionary first."""
+    streams: list[Iterator[tuple[str, str]]] = []
     for algorithm in ALGORITHMS:
         name = f"manifest-{algorithm}.txt"
         if name not in files:
             message = "missing: every payload file must be listed with both algorithms"
             failures.append(Failure("bag", name, message))
-            manifests[algorithm] = {}
+            streams.append(iter(()))
+        elif _sorted_manifest(source, name, algorithm):
+            streams.append(_manifest_entries(source, name, algorithm, failures))
+        else:
+            listed: dict[str, str] = {}
+            for path, digest in _manifest_entries(source, name, algorithm, failures):
+                if path in listed:
+                    failures.append(Failure("manifest", name, f"lists {path} a second time"))
+                listed[path] = digest
+            streams.append(iter(sorted(listed.items())))
+    yield from _merge(payload, files, streams, failures)
+
+
+def _merge(
+    payload: list[str],
+    files: dict[str, int],
+    streams: list[Iterator[tuple[str, str]]],
+    failures: list[Failure],
+) -> Iterator[Entry]:
+    end = (chr(0x10FFFF), "")
+    heads = [next(stream, end) for stream in streams]
+    names = [f"manifest-{algorithm}.txt" for algorithm in ALGORITHMS]
+    position = 0
+    while True:
+        present = payload[position] if position < len(payload) else end[0]
+        path = min(present, heads[0][0], heads[1][0])
+        if path == end[0]:
+            return
+        wanted: list[str | None] = [None, None]
+        for slot, head in enumerate(heads):
+            if head[0] == path:
+                wanted[slot] = head[1]
+                heads[slot] = next(streams[slot], end)
+                if heads[slot][0] == path:  # listed twice (a merged stream is sorted)
+                    failures.append(Failure("manifest", names[slot], f"lists {path} a second time"))
+                    while heads[slot][0] == path:
+                        heads[slot] = next(streams[slot], end)
+        if present == path:
+            position += 1
+            for slot, want in enumerate(wanted):
+                if want is None:
+                    message = f"in data/ but not listed in {names[slot]}"
+                    failures.append(Failure("manifest", path, message))
+            yield path, wanted[0], wanted[1]
             continue
-        text = source.read(name, limit=1 << 31).decode("utf-8", "replace")
-        manifests[algorithm] = parse_manifest(text, name, algorithm, failures)
-    return manifests
+        for slot, want in enumerate(wanted):
+            if want is None:
+                continue
+            if not path.startswith("data/"):
+                message = f"{names[slot]} lists a file outside data/"
+            elif path in files:  # present but not a payload file we read (cannot happen)
+                message = f"listed in {names[slot]} but not readable"
+            else:
+                message = f"listed in {names[slot]} but missing from the pack"
+            failures.append(Failure("manifest", path, message))
 
 
 def _check_tag_manifests(source: Source, files: dict[str, int], failures: list[Failure]) -> None:
@@ -839,22 +935,14 @@ def _check_tag_manifests(source: Source, files: dict[str, int], failures: list[F
                 )
 
 
-def _check_oxum(report: PackReport, payload: dict[str, int]) -> None:
+def _check_oxum(report: PackReport, payload_bytes: int, payload_files: int) -> None:
     declared = report.info.get("Payload-Oxum")
-    found = f"{sum(payload.values())}.{len(payload)}"
+    found = f"{payload_bytes}.{payload_files}"
     if declared is None:
         report.failures.append(Failure("oxum", "bag-info.txt", "no Payload-Oxum"))
     elif declared != found:
-        report.failures.append(
-            Failure(
-                "oxum",
-                "bag-info.txt",
-                "Payload-Oxum (bytes.files) differs from the payload",
-                None,
-                declared,
-                found,
-            )
-        )
+        message = "Payload-Oxum (bytes.files) differs from the payload"
+        report.failures.append(Failure("oxum", "bag-info.txt", message, None, declared, found))
 
 
 def _check_info_matches_head(report: PackReport) -> None:
@@ -887,56 +975,69 @@ def _process_context() -> Any:
 
 
 class _PayloadPass:
-    """The payload pass: in worker processes for large packs (started before the
-    manifests are parsed, which then happens alongside), else in this process."""
+    """Runs check_files over the entries in tasks of TASK_FILES: in worker
+    processes for large packs (a few tasks in flight, so the entries are made
+    as the workers need them), else in this process."""
 
     def __init__(
         self,
         source: Source,
-        paths: list[str],
         head: TreeHead | None,
         workers: int | None,
         progress: Progress | None,
+        total: int,
     ) -> None:
         if workers is None:
-            workers = (os.cpu_count() or 1) if len(paths) >= PARALLEL_FROM else 1
-        self.total = len(paths)
-        self.tasks = [paths[i : i + TASK_FILES] for i in range(0, self.total, TASK_FILES)]
+            workers = (os.cpu_count() or 1) if total >= PARALLEL_FROM else 1
+        self.workers = workers if total > TASK_FILES else 1
         self.head = head
         self.progress = progress
+        self.total = total
         self.spec = source.spec()
         self.key = (os.getpid(), self.spec)
         _SOURCE_CACHE[self.key] = source
-        self.pool: ProcessPoolExecutor | None = None
-        self.parts: Iterator[PassResult] | None = None
-        if workers > 1 and len(self.tasks) > 1:
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=_process_context())
-            count = len(self.tasks)
-            self.parts = self.pool.map(check_files, [self.spec] * count, self.tasks, [head] * count)
 
-    def result(self) -> PassResult:
+    def run(self, entries: Iterator[Entry]) -> PassResult:
         merged = PassResult()
-        parts = self.parts or (check_files(self.spec, task, self.head) for task in self.tasks)
         try:
-            for part in parts:
-                merged.failures.extend(part.failures)
-                merged.records.extend(part.records)
-                merged.proofs.extend(part.proofs)
-                merged.media.extend(part.media)
-                merged.media_refs |= part.media_refs
-                merged.digests.extend(part.digests)
-                merged.files += part.files
-                if self.progress:
-                    self.progress("files", merged.files, self.total)
+            if self.workers <= 1:
+                for task in _chunks(entries, TASK_FILES):
+                    self._merge(merged, check_files(self.spec, task, self.head))
+                return merged
+            context = _process_context()
+            with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
+                in_flight: deque[Future[PassResult]] = deque()
+                for task in _chunks(entries, TASK_FILES):
+                    in_flight.append(pool.submit(check_files, self.spec, task, self.head))
+                    if len(in_flight) > 2 * self.workers:
+                        self._merge(merged, in_flight.popleft().result())
+                while in_flight:
+                    self._merge(merged, in_flight.popleft().result())
+            return merged
         finally:
-            self.close()
-        return merged
+            _SOURCE_CACHE.pop(self.key, None)
 
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-        _SOURCE_CACHE.pop(self.key, None)
+    def _merge(self, merged: PassResult, part: PassResult) -> None:
+        merged.failures.extend(part.failures)
+        merged.records.extend(part.records)
+        merged.proofs.extend(part.proofs)
+        merged.media.extend(part.media)
+        merged.media_refs |= part.media_refs
+        merged.files += part.files
+        merged.bytes += part.bytes
+        if self.progress:
+            self.progress("files", merged.files, self.total)
+
+
+def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
+    chunk: list[Entry] = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 # -- standalone use ---------------------------------------------------------------------------

@@ -160,6 +160,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2_000)
     parser.add_argument("--verify-workers", type=int, help="default: one per core for big packs")
     parser.add_argument(
+        "--archive-dir", help="reuse an archive an earlier run built (skips the untimed setup)"
+    )
+    parser.add_argument(
         "--export-child", nargs=2, metavar=("ARCHIVE_DIR", "OUT"), help=argparse.SUPPRESS
     )
     parser.add_argument("--verify-child", metavar="PACK", help=argparse.SUPPRESS)
@@ -171,7 +174,7 @@ def main() -> None:
         verify_child(args.verify_child, args.verify_workers)
         return
     print(machine_line())
-    archive_dir = build(args.records, args.images)
+    archive_dir = Path(args.archive_dir) if args.archive_dir else build(args.records, args.images)
     out = Path(tempfile.mkdtemp(prefix="archiver-bench-pack-")) / "pack"
     exported = child("--export-child", str(archive_dir), str(out))
     seconds = exported["seconds"]

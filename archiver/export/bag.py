@@ -20,8 +20,10 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +36,7 @@ BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 ALGORITHMS = ("sha256", "sha512")
 BUFFER_BYTES = 256 * 1024
 SORT_CHUNK_LINES = 100_000
+WRITER_THREADS = 3
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # Compressed in a zip; everything else (images, video, PDF) is stored as is.
@@ -143,12 +146,18 @@ class DirectoryTree:
 
     def __init__(self, root_fd: int) -> None:
         self._fds: dict[str, int] = {"": root_fd}
+        self._lock = threading.RLock()  # writer threads may meet a new directory together
 
     def directory(self, relative: str) -> int:
         """The descriptor of `relative` (created if missing), walked segment by segment."""
         fd = self._fds.get(relative)
         if fd is not None:
             return fd
+        with self._lock:
+            fd = self._fds.get(relative)
+            return fd if fd is not None else self._open_directory(relative)
+
+    def _open_directory(self, relative: str) -> int:
         parent, _, name = relative.rpartition("/")
         parent_fd = self.directory(parent)
         try:
@@ -268,19 +277,45 @@ class BagWriter:
         self.payload_bytes = 0
         self.payload_files = 0
         self.finished = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[list[FileDigest]]] = []
 
     def write(self, path: str, data: bytes) -> FileDigest:
-        """Write a whole payload file in one call (records, proofs, text)."""
+        """Write a whole payload file in one call."""
+        entry = self._write_file(path, data)
+        self._add(entry)
+        return entry
+
+    def _write_file(self, path: str, data: bytes) -> FileDigest:
         fd = self._tree.create(check_payload_path(path))
         try:
             _write_all(fd, data)
         finally:
             os.close(fd)
-        entry = FileDigest(
+        return FileDigest(
             path, len(data), hashlib.sha256(data).hexdigest(), hashlib.sha512(data).hexdigest()
         )
-        self._add(entry)
-        return entry
+
+    def write_batch(self, groups: Iterable[list[tuple[str, bytes]]]) -> None:
+        """Write groups of small files (one group per directory) on writer threads,
+        returning at once; the previous batch is finished first. Creating a file
+        is a system call that releases the GIL, and a file system locks each
+        directory on its own, so the three directories of a record (records,
+        text, proofs) fill side by side while the caller prepares the next batch."""
+        self.finish_batches()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=WRITER_THREADS)
+        self._pending = [self._pool.submit(self._write_group, group) for group in groups if group]
+
+    def _write_group(self, group: list[tuple[str, bytes]]) -> list[FileDigest]:
+        return [self._write_file(path, data) for path, data in group]
+
+    def finish_batches(self) -> None:
+        """Wait for the writer threads; their files go into the manifests in order."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            for entry in future.result():
+                self._add(entry)
 
     @contextmanager
     def open(self, path: str) -> Iterator[HashingFile]:
@@ -315,6 +350,8 @@ class BagWriter:
     def finish(self, bag_info: Iterable[tuple[str, str]]) -> BagSummary:
         """Write bagit.txt, bag-info.txt (with Payload-Oxum), both payload manifests
         (sorted) and both tag manifests; returns the summary."""
+        self.finish_batches()
+        self._stop_threads()
         tags: list[FileDigest] = [self._write_tag("bagit.txt", BAGIT_TXT)]
         info = list(bag_info) + [("Payload-Oxum", f"{self.payload_bytes}.{self.payload_files}")]
         tags.append(self._write_tag("bag-info.txt", format_bag_info(info)))
@@ -349,8 +386,15 @@ class BagWriter:
         handle.write(data)
         return handle.close()
 
+    def _stop_threads(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
     def abort(self) -> None:
         """Remove what this writer wrote: the root itself if we made it, else its contents."""
+        self._stop_threads()
+        self._pending = []
         if not self.finished:
             self._tree.close()
         if self._created_root:
@@ -381,19 +425,22 @@ def zip_bag(bag_dir: Path, zip_path: Path, top: str, when: datetime) -> int:
     stamp = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
     fd = os.open(zip_path, _NEW_FILE_FLAGS, 0o644)
     members = 0
-    with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", allowZip64=True) as archive:
-        for relative in _bag_files(bag_dir):
-            info = zipfile.ZipInfo(f"{top}/{relative}", stamp)
-            info.external_attr = 0o100644 << 16
-            info.compress_type = (
-                zipfile.ZIP_DEFLATED if relative.endswith(_DEFLATE_SUFFIXES) else zipfile.ZIP_STORED
-            )
-            with (
-                open(bag_dir / relative, "rb") as source,
-                archive.open(info, "w", force_zip64=True) as target,
-            ):
-                shutil.copyfileobj(source, target, BUFFER_BYTES)
-            members += 1
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", allowZip64=True) as archive:
+            for relative in _bag_files(bag_dir):
+                info = zipfile.ZipInfo(f"{top}/{relative}", stamp)
+                info.external_attr = 0o100644 << 16
+                deflate = relative.endswith(_DEFLATE_SUFFIXES)
+                info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+                with (
+                    open(bag_dir / relative, "rb") as source,
+                    archive.open(info, "w", force_zip64=True) as target,
+                ):
+                    shutil.copyfileobj(source, target, BUFFER_BYTES)
+                members += 1
+    except BaseException:
+        os.unlink(zip_path)  # ours (created exclusively above): no half-written zip stays
+        raise
     return members
 
 

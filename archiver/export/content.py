@@ -115,8 +115,17 @@ def parse_moment(value: object) -> datetime | None:
         return None
 
 
+_UTC_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z")
+
+
 def iso_utc(value: object) -> str | None:
     """RFC 3339 UTC to the second ('2026-03-02T09:00:00Z'), or None if not a time."""
+    if isinstance(value, str) and _UTC_STAMP.fullmatch(value):  # already UTC: the usual case
+        try:
+            datetime.fromisoformat(value[:19])
+        except ValueError:
+            return None
+        return value[:19] + "Z"
     moment = parse_moment(value)
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 

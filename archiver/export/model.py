@@ -22,6 +22,7 @@ from archiver.export.packindex import PackIndex, ThreadKey
 from archiver.export.paths import HEX64, record_path
 
 MAX_EMBEDDED_THUMBNAIL = 512 * 1024
+MAX_PRINT_ORIGINAL = 256 * 1024
 MAX_DIFF_TOKENS = 6000
 MAX_DEPTH = 8
 _TOKENS = re.compile(r"\s+|\S+")
@@ -53,6 +54,7 @@ class MediaView:
     source_url: str | None
     thumbnail: bytes | None = None
     thumbnail_type: str | None = None
+    print_file: str | None = None  # for the PDF: the picture file in the pack to embed
 
 
 @dataclass
@@ -144,8 +146,11 @@ class ThreadReader:
     """Walks the pack's threads: public threads first (by their first post's time),
     then direct-message conversations."""
 
-    def __init__(self, index: PackIndex, bag_root: Path, zone: ZoneInfo = c.UTC) -> None:
+    def __init__(
+        self, index: PackIndex, bag_root: Path, zone: ZoneInfo = c.UTC, for_print: bool = False
+    ) -> None:
         self.index = index
+        self.for_print = for_print
         self.bag_root = bag_root
         self._root = str(bag_root)
         self.zone = zone
@@ -249,29 +254,54 @@ class ThreadReader:
                 source_url=c.text_or_none(entry.get("source_url")),
             )
             thumb = metadata.get("thumbnail_sha256")
-            for candidate in (thumb, sha):
-                if not isinstance(candidate, str) or not HEX64.fullmatch(candidate):
-                    continue
+            candidates = [x for x in (thumb, sha) if isinstance(x, str) and HEX64.fullmatch(x)]
+            for candidate in candidates:
                 data = self._small_file(self.index.media_path(candidate))
                 mime = sniff_image(data) if data else None
                 if data and mime:
                     view.thumbnail, view.thumbnail_type = data, mime
                     break
+            if self.for_print:
+                view.print_file = self._print_file(candidates)
             views.append(view)
         return views
+
+    def _print_file(self, candidates: list[str]) -> str | None:
+        """The picture the PDF embeds, as a file in the pack: reportlab copies a JPEG
+        file in as it is (DCT data passes through; from bytes it would decode the
+        picture to fingerprint it), while PNG or GIF must be decoded and
+        re-compressed, about 3 ms a picture. So the thumbnail if it is a JPEG, else
+        the original if it is a small JPEG, else the thumbnail as it is."""
+        found = []
+        for position, candidate in enumerate(candidates):
+            path = self.index.media_path(candidate)
+            limit = MAX_EMBEDDED_THUMBNAIL if position == 0 else MAX_PRINT_ORIGINAL
+            head = self._small_file(path, limit, head=16)
+            kind = sniff_image(head) if head else None
+            if path and kind:
+                found.append((kind, f"{self._root}/{path}"))
+        for kind, file in found:
+            if kind == "image/jpeg":
+                return file
+        return found[0][1] if found else None
 
     @staticmethod
     def _relative(path: str | None) -> str | None:
         return path.removeprefix("data/") if path else None
 
-    def _small_file(self, path: str | None) -> bytes | None:
+    def _small_file(
+        self, path: str | None, limit: int = MAX_EMBEDDED_THUMBNAIL, head: int = -1
+    ) -> bytes | None:
+        """A pack file's bytes (the first `head` only, if given), or None if it is
+        missing or larger than `limit`."""
         if not path:
             return None
         file = self.bag_root / path
         try:
-            if file.stat().st_size > MAX_EMBEDDED_THUMBNAIL:
+            if file.stat().st_size > limit:
                 return None
-            return file.read_bytes()
+            with open(file, "rb") as handle:
+                return handle.read(head)
         except OSError:
             return None
 

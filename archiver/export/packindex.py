@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 SEP = "\x1f"  # unit separator: joins platform, account and native id into one key
+MEDIA_WEIGHT = 10  # a picture in a PDF volume weighs as much as ten records
 
 _SCHEMA = """
 CREATE TABLE selected (
@@ -21,15 +22,13 @@ CREATE TABLE selected (
     platform TEXT, account TEXT, native_id TEXT);
 CREATE TABLE excluded (record_id TEXT PRIMARY KEY, reason TEXT NOT NULL, at TEXT);
 CREATE TABLE records (
-    record_id TEXT PRIMARY KEY, leaf_index INTEGER NOT NULL, reason TEXT NOT NULL,
+    record_id TEXT NOT NULL, leaf_index INTEGER NOT NULL, reason TEXT NOT NULL,
     doc_id TEXT NOT NULL, item_key TEXT NOT NULL, platform TEXT, account TEXT,
     native_id TEXT, kind TEXT, version INTEGER, prev_record_id TEXT, observation TEXT,
     section TEXT, thread TEXT, in_reply_to TEXT, created TEXT, captured TEXT,
     author TEXT, author_name TEXT, participants TEXT, url TEXT, connector TEXT,
     connector_version TEXT, request_url TEXT, source TEXT, source_sha256 TEXT,
-    content_sha256 TEXT, size INTEGER, hidden INTEGER);
-CREATE INDEX records_item ON records (item_key, version);
-CREATE INDEX records_leaf ON records (leaf_index);
+    content_sha256 TEXT, size INTEGER, hidden INTEGER, media_count INTEGER);
 CREATE TABLE record_media (
     record_id TEXT NOT NULL, position INTEGER NOT NULL, sha256 TEXT NOT NULL,
     thumbnail_sha256 TEXT, content_type TEXT, size INTEGER, source_url TEXT,
@@ -67,6 +66,7 @@ RECORD_COLUMNS = (
     "content_sha256",
     "size",
     "hidden",
+    "media_count",
 )
 
 
@@ -187,48 +187,57 @@ class PackIndex:
 
     # -- threads -------------------------------------------------------------------------
     def build_threads(self) -> None:
-        """One row per item (its latest version that knows a thread), then threads
-        numbered in report order: public threads by their first post's time, then
+        """Index the records (now that all are in: cheaper than row by row), make one
+        row per item (its latest version that knows a thread), then number the
+        threads in report order: public threads by their first post's time, then
         DM conversations."""
         self.conn.executescript(
             """
+            CREATE INDEX records_item ON records (item_key, version);
+            CREATE INDEX records_leaf ON records (leaf_index);
             CREATE TABLE items AS
             SELECT item_key, platform, account, native_id, section, in_reply_to, versions,
+                   media_total,
                    platform || char(31) || account || char(31) || section || char(31)
                        || COALESCE(thread, native_id) AS thread_key,
                    COALESCE(created, first_captured) AS start
             FROM (SELECT r.*,
                          MIN(captured) OVER (PARTITION BY item_key) AS first_captured,
                          COUNT(*) OVER (PARTITION BY item_key) AS versions,
+                         SUM(media_count) OVER (PARTITION BY item_key) AS media_total,
                          ROW_NUMBER() OVER (PARTITION BY item_key
                                             ORDER BY (thread IS NULL), version DESC) AS rn
                   FROM records r)
             WHERE rn = 1;
             CREATE INDEX items_thread ON items (thread_key);
             CREATE TABLE threads AS
-            SELECT thread_key, section, start, records,
+            SELECT thread_key, section, start, records, media,
                    ROW_NUMBER() OVER (ORDER BY section = 'dm', start, thread_key) AS seq
             FROM (SELECT thread_key, MIN(section) AS section, MIN(start) AS start,
-                         SUM(versions) AS records
+                         SUM(versions) AS records, SUM(media_total) AS media
                   FROM items GROUP BY thread_key);
             CREATE UNIQUE INDEX threads_seq ON threads (seq);
             """
         )
         self.conn.commit()
 
-    def volume_plan(self, records_per_volume: int) -> list[tuple[int, int, int]]:
+    def volume_plan(self, weight_per_volume: int) -> list[tuple[int, int, int]]:
         """(first thread, last thread, records) per volume: whole threads, a volume
-        closing once it holds `records_per_volume` records or more."""
+        closing once its weight reaches `weight_per_volume`, where a record weighs
+        1 and a picture MEDIA_WEIGHT (pictures are most of a PDF's bytes and of the
+        memory reportlab holds until it saves)."""
         plan: list[tuple[int, int, int]] = []
-        first = count = 0
-        last = 0
-        for seq, records in self.conn.execute("SELECT seq, records FROM threads ORDER BY seq"):
-            if count >= records_per_volume:
+        first = last = count = 0
+        weight = 0
+        rows = self.conn.execute("SELECT seq, records, media FROM threads ORDER BY seq")
+        for seq, records, media in rows:
+            if weight >= weight_per_volume:
                 plan.append((first, last, count))
-                count = 0
+                weight = count = 0
             if count == 0:
                 first = seq
             last, count = seq, count + records
+            weight += records + MEDIA_WEIGHT * (media or 0)
         if count:
             plan.append((first, last, count))
         return plan

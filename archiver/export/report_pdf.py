@@ -9,16 +9,15 @@ volumes of at most VOLUME_RECORDS records each, which bounds memory.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -30,7 +29,7 @@ from archiver.export.packindex import PackIndex
 from archiver.export.paths import REPORT_DIR
 from archiver.export.report_html import ReportMeta
 
-VOLUME_RECORDS = 5000
+VOLUME_RECORDS = 2000
 PAGE_WIDTH, PAGE_HEIGHT = A4
 LEFT, RIGHT, TOP, BOTTOM = 48.0, 48.0, 56.0, 52.0
 TEXT_WIDTH = PAGE_WIDTH - LEFT - RIGHT
@@ -142,6 +141,22 @@ def _winansi(text: str) -> str | None:
 
 def _rgb(colour: tuple[float, float, float]) -> str:
     return " ".join(f"{v:.3f}" for v in colour) + " rg"
+
+
+class _PackFile(str):
+    """A picture's absolute path whose str() is a name inside the pack. reportlab
+    names an image by a digest of str(filename); with this the name, and so the
+    PDF's bytes, do not depend on where the pack is being written."""
+
+    key: str
+
+    def __new__(cls, path: str, key: str) -> _PackFile:
+        value = super().__new__(cls, path)
+        value.key = key
+        return value
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class PdfVolume:
@@ -421,18 +436,20 @@ class PdfVolume:
         caption += [media.content_type, f"sha256 {media.sha256}"]
         if media.path:
             caption.append(f"file data/{media.path}")
-        if media.thumbnail:
+        if media.print_file:
             try:
-                reader = ImageReader(io.BytesIO(media.thumbnail))
-                width, height = reader.getSize()
+                with Image.open(media.print_file) as picture:  # reads the header only
+                    width, height = picture.size
             except (OSError, ValueError, SyntaxError):  # Pillow's errors for unreadable images
-                reader = None  # the caption still names the file and its hash
-            if reader is not None and width and height:
+                width = height = 0  # the caption still names the file and its hash
+            if width and height:
                 scale = min(THUMB_WIDTH / width, THUMB_HEIGHT / height, 1.0)
                 draw_w, draw_h = width * scale, height * scale
                 self._room(draw_h + 6)
                 self.y -= draw_h + 3
-                self.canvas.drawImage(reader, LEFT + indent, self.y, draw_w, draw_h)
+                name = "media/" + media.print_file.rsplit("/", 1)[-1]  # <sha256>.<ext>
+                picture_file = _PackFile(media.print_file, name)
+                self.canvas.drawImage(picture_file, LEFT + indent, self.y, draw_w, draw_h)
         self._text(" · ".join(caption), indent=indent, size=7, color=GREY)
 
     def _tombstone(self, version: VersionView, indent: float) -> None:
@@ -480,7 +497,7 @@ def write_volume(
     index = PackIndex.open_readonly(Path(index_path))
     try:
         volume = PdfVolume(meta, number, of, open_new_file(root, volume_path(number)))
-        for thread in ThreadReader(index, root, meta.zone).threads(first, last):
+        for thread in ThreadReader(index, root, meta.zone, for_print=True).threads(first, last):
             volume.add(thread)
         return volume.finish()
     finally:

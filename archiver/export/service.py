@@ -7,8 +7,10 @@
    one signed tree head covers every record, and check it against the log.
 3. Stream each record from the store into data/records (re-hashed on the way:
    its SHA-256 must be its id), with its text and inclusion proof; then media.
-4. Derive the load file, custody, reports (HTML here while a worker process
-   draws the PDF for large packs), certification template.
+   Reads run a batch ahead on threads, and files are written on threads (one per
+   directory), both system-call bound, while this thread parses and derives.
+4. Derive the PDF volumes (worker processes for large packs, started first),
+   the load file, custody, HTML report and certification template.
 5. Write the tag files (manifests sorted), optionally zip, and audit the export.
 
 Anything going wrong removes what was written: a pack is complete or absent.
@@ -122,6 +124,8 @@ class _Scope:
 
 
 class ExportService:
+    """Writes evidence packs of one archive (docs/evidence-packs.md)."""
+
     def __init__(
         self,
         archive: Archive,
@@ -146,37 +150,8 @@ class ExportService:
                 selected = index.count("selected")
                 if not selected:
                     raise UsageError(f"{scope.label!r} covers no records that can be exported")
-                checkpoint_bytes, checkpoint, levels = self._tree_head(index)
-                staging = staging_directory(request.out) if request.as_zip else None
-                top = request.out.name.removesuffix(".zip") if request.as_zip else request.out.name
-                bag_dir = staging / _safe_top(top) if staging else request.out
-                try:
-                    writer = BagWriter(bag_dir, Path(work))
-                    try:
-                        summary = self._write(
-                            writer,
-                            index,
-                            Path(work),
-                            request,
-                            scope,
-                            zone,
-                            checkpoint_bytes,
-                            checkpoint,
-                            levels,
-                            progress,
-                        )
-                    except BaseException:
-                        writer.abort()
-                        raise
-                    if staging is not None:
-                        if progress:
-                            progress("zip", 0, 1)
-                        zip_bag(bag_dir, request.out, _safe_top(top), self.archive.clock.now())
-                        if progress:
-                            progress("zip", 1, 1)
-                finally:
-                    if staging is not None:
-                        shutil.rmtree(staging, ignore_errors=True)
+                head = self._tree_head(index)
+                summary = self._write_pack(index, Path(work), request, scope, zone, head, progress)
                 result = ExportResult(
                     path=request.out,
                     as_zip=request.as_zip,
@@ -187,9 +162,9 @@ class ExportService:
                     media=index.count("media"),
                     files=summary.payload_files,
                     payload_bytes=summary.payload_bytes,
-                    tree_size=checkpoint.tree_size,
-                    root_hash=checkpoint.root_hash,
-                    key_id=str(checkpoint.tree_head["key_id"]),
+                    tree_size=head[1].tree_size,
+                    root_hash=head[1].root_hash,
+                    key_id=str(head[1].tree_head["key_id"]),
                     manifest_sha256=summary.manifest_sha256,
                     seconds=time.perf_counter() - started,
                 )
@@ -224,6 +199,39 @@ class ExportService:
         )
         result.seconds = time.perf_counter() - started
         return result
+
+    def _write_pack(
+        self,
+        index: PackIndex,
+        work: Path,
+        request: ExportRequest,
+        scope: _Scope,
+        zone: ZoneInfo,
+        head: tuple[bytes, Checkpoint, MerkleLevels],
+        progress: Progress | None,
+    ) -> BagSummary:
+        """The bag in `out`, or built beside it and zipped into `out`; on any failure
+        nothing is left behind."""
+        staging = staging_directory(request.out) if request.as_zip else None
+        top = _safe_top(request.out.name.removesuffix(".zip") if staging else request.out.name)
+        bag_dir = staging / top if staging else request.out
+        try:
+            writer = BagWriter(bag_dir, work)
+            try:
+                summary = self._write(writer, index, request, scope, zone, *head, progress)
+            except BaseException:
+                writer.abort()
+                raise
+            if staging is not None:
+                if progress:
+                    progress("zip", 0, 1)
+                zip_bag(bag_dir, request.out, top, self.archive.clock.now())
+                if progress:
+                    progress("zip", 1, 1)
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+        return summary
 
     def _check_request(self, request: ExportRequest) -> ZoneInfo:
         if (request.matter is None) == (request.query is None):
@@ -405,7 +413,6 @@ class ExportService:
         self,
         writer: BagWriter,
         index: PackIndex,
-        work: Path,
         request: ExportRequest,
         scope: _Scope,
         zone: ZoneInfo,
@@ -419,7 +426,6 @@ class ExportService:
         self._write_records(writer, index, request.doc_id_prefix, levels, progress)
         self._write_media(writer, index, progress)
         self._write_tree_head(writer, checkpoint_bytes, checkpoint)
-        self._write_loadfile_and_custody(writer, index, progress)
         index.build_threads()
         total = index.count("records")
         counts = {
@@ -443,7 +449,15 @@ class ExportService:
             zone=zone,
             counts=counts,
         )
-        pdf_volumes = self._write_reports(writer, index, work, meta, total, progress)
+        # The PDF (the slowest part) starts first, in worker processes for large
+        # packs, and draws while the load file, custody and HTML are written here.
+        writer.directory(paths.REPORT_DIR)
+        pdf = _PdfVolumes(self, writer, index, meta, total >= self.pdf_worker_from)
+        try:
+            self._write_loadfile_and_custody(writer, index, progress)
+            pdf_volumes = self._write_reports(writer, index, meta, total, pdf, progress)
+        finally:
+            pdf.close()
         with archive.engine.connect() as conn:
             history = custody.audit_history(conn, scope.matter)
         summary_doc = {
@@ -542,6 +556,9 @@ class ExportService:
             rows: list[tuple[Any, ...]] = []
             media_rows: list[tuple[Any, ...]] = []
             blobs: list[tuple[str, str, str, str]] = []
+            natives: list[tuple[str, bytes]] = []
+            texts: list[tuple[str, bytes]] = []
+            proofs: list[tuple[str, bytes]] = []
             for (record_id, leaf_index, reason), data in zip(batch, contents, strict=True):
                 found = sha256_hex(data)
                 if found != record_id:
@@ -553,11 +570,11 @@ class ExportService:
                         leaf_hash(bytes.fromhex(record_id)).hex(),
                         levels.leaf(leaf_index).hex(),
                     )
-                writer.write(paths.record_path(record_id), data)
                 fields = json.loads(data)
-                writer.write(paths.text_path(record_id), c.record_text(fields).encode("utf-8"))
-                writer.write(
-                    paths.proof_path(record_id), proof_document(levels, record_id, leaf_index)
+                natives.append((paths.record_path(record_id), data))
+                texts.append((paths.text_path(record_id), c.record_text(fields).encode("utf-8")))
+                proofs.append(
+                    (paths.proof_path(record_id), proof_document(levels, record_id, leaf_index))
                 )
                 done += 1
                 rows.append(
@@ -566,11 +583,13 @@ class ExportService:
                     )
                 )
                 _media_of(record_id, fields, media_rows, blobs)
+            writer.write_batch([natives, texts, proofs])
             index.add_records(rows)
             index.add_record_media(media_rows)
             index.add_media(blobs)
             if progress:
                 progress("records", done, total)
+        writer.finish_batches()
         index.commit()
 
     def _write_media(self, writer: BagWriter, index: PackIndex, progress: Progress | None) -> None:
@@ -594,17 +613,31 @@ class ExportService:
     ) -> Iterator[tuple[list[_Row], Iterator[bytes]]]:
         """Each batch with its objects' bytes, read by a few threads one batch ahead:
         reading is I/O (a disk, or S3 round trips) and overlaps the hashing and
-        writing of the batch before. Memory: two batches of objects at most."""
+        writing of the batch before. Each thread reads a slice of the batch (one
+        task per slice, not per object). Memory: two batches of objects at most."""
         store = self.archive.store
+
+        def read(keys: list[str]) -> list[bytes]:
+            return [store.get(k) for k in keys]
+
+        def submit(batch: list[_Row]) -> list[Future[list[bytes]]]:
+            keys = [key(row) for row in batch]
+            step = -(-len(keys) // READ_THREADS)
+            return [pool.submit(read, keys[i : i + step]) for i in range(0, len(keys), step)]
+
+        def results(futures: list[Future[list[bytes]]]) -> Iterator[bytes]:
+            for future in futures:
+                yield from future.result()
+
         with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-            ahead: tuple[list[_Row], list[Future[bytes]]] | None = None
+            ahead: tuple[list[_Row], list[Future[list[bytes]]]] | None = None
             for batch in batches:
-                submitted = (batch, [pool.submit(store.get, key(row)) for row in batch])
+                submitted = (batch, submit(batch))
                 if ahead is not None:
-                    yield ahead[0], (future.result() for future in ahead[1])
+                    yield ahead[0], results(ahead[1])
                 ahead = submitted
             if ahead is not None:
-                yield ahead[0], (future.result() for future in ahead[1])
+                yield ahead[0], results(ahead[1])
 
     @staticmethod
     def _write_tree_head(writer: BagWriter, data: bytes, checkpoint: Checkpoint) -> None:
@@ -630,7 +663,8 @@ class ExportService:
             loadfile = LoadFileWriter(dat, csv_file)
             for done, row in enumerate(index.records_in_leaf_order(), 1):
                 loadfile.add(_loadfile_row(index, row))
-                custody_file.write(custody.record_entry(row, index.media_of(row["record_id"])))
+                media = index.media_of(row["record_id"]) if row["media_count"] else []
+                custody_file.write(custody.record_entry(row, media))
                 if progress and (done % 2000 == 0 or done == total):
                     progress("load file", done, total)
 
@@ -638,27 +672,14 @@ class ExportService:
         self,
         writer: BagWriter,
         index: PackIndex,
-        work: Path,
         meta: ReportMeta,
         total: int,
+        pdf: _PdfVolumes,
         progress: Progress | None,
     ) -> list[str]:
-        """HTML pages here, thread by thread. PDF volumes (planned up front, whole
-        threads each) are drawn by worker processes, one per core, for large packs:
-        the PDF is the slowest part. Small packs draw them here, after the HTML."""
-        writer.directory(paths.REPORT_DIR)
+        """HTML pages, thread by thread; then the PDF volumes are collected (or,
+        for small packs, drawn now)."""
         html = HtmlReport(writer, meta, self.html_page_records)
-        plan = index.volume_plan(self.pdf_volume_records)
-        of = len(plan)
-        pool: ProcessPoolExecutor | None = None
-        futures: list[Future[FileDigest]] = []
-        if total >= self.pdf_worker_from:
-            workers = max(1, min(os.cpu_count() or 1, of))
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
-            futures = [
-                pool.submit(write_volume, str(writer.root), str(index.path), meta, n, of, a, b)
-                for n, (a, b, _) in enumerate(plan, 1)
-            ]
         try:
             done = 0
             for thread in ThreadReader(index, writer.root, meta.zone).threads():
@@ -666,26 +687,10 @@ class ExportService:
                 done += thread.record_count
                 if progress:
                     progress("report", done, total)
-            if progress:
-                progress("pdf", 0, of)
-            for number, (first, last, _) in enumerate(plan, 1):
-                if pool is not None:
-                    digest = futures[number - 1].result()
-                else:
-                    volume = PdfVolume(meta, number, of, writer.create(volume_path(number)))
-                    for thread in ThreadReader(index, writer.root, meta.zone).threads(first, last):
-                        volume.add(thread)
-                    digest = volume.finish()
-                writer.register(digest)
-                if progress:
-                    progress("pdf", number, of)
+            volumes = pdf.collect(progress)
         except BaseException:
             html.abort()
             raise
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-        volumes = [volume_path(n) for n in range(1, of + 1)]
         files = [
             (f"PDF report, volume {n}", p.rsplit("/", 1)[-1]) for n, p in enumerate(volumes, 1)
         ]
@@ -699,6 +704,56 @@ class ExportService:
         ]
         html.finish(files)
         return volumes
+
+
+class _PdfVolumes:
+    """The PDF volumes, planned up front (whole threads each), drawn by worker
+    processes (one per core) when `in_workers`, else here when collected."""
+
+    def __init__(
+        self,
+        service: ExportService,
+        writer: BagWriter,
+        index: PackIndex,
+        meta: ReportMeta,
+        in_workers: bool,
+    ) -> None:
+        self.writer, self.index, self.meta = writer, index, meta
+        self.plan = index.volume_plan(service.pdf_volume_records)
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[Future[FileDigest]] = []
+        of = len(self.plan)
+        if in_workers and of:
+            workers = max(1, min(os.cpu_count() or 1, of))
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+            self.futures = [
+                self.pool.submit(write_volume, str(writer.root), str(index.path), meta, n, of, a, b)
+                for n, (a, b, _) in enumerate(self.plan, 1)
+            ]
+
+    def collect(self, progress: Progress | None) -> list[str]:
+        of = len(self.plan)
+        if progress:
+            progress("pdf", 0, of)
+        for number, (first, last, _) in enumerate(self.plan, 1):
+            if self.pool is not None:
+                digest = self.futures[number - 1].result()
+            else:
+                handle = self.writer.create(volume_path(number))
+                volume = PdfVolume(self.meta, number, of, handle)
+                reader = ThreadReader(self.index, self.writer.root, self.meta.zone, for_print=True)
+                for thread in reader.threads(first, last):
+                    volume.add(thread)
+                digest = volume.finish()
+            self.writer.register(digest)
+            if progress:
+                progress("pdf", number, of)
+        return [volume_path(n) for n in range(1, of + 1)]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
 
 def _row_query() -> Any:
@@ -817,6 +872,7 @@ def _index_row(
         c.text_or_none(fields.get("content_sha256")),
         size,
         1 if (not tombstone and body.get("hidden")) else 0,
+        len(c.media_list(fields)),
     )
 
 

@@ -171,3 +171,12 @@ def test_progress_is_reported_for_each_stage(realistic: Realistic, tmp_path: Pat
     assert {"records", "media", "load file", "report", "manifests"} <= set(stages)
     assert stages["records"][0] == stages["records"][1]
     shutil.rmtree(tmp_path / "p")
+
+
+def test_report_times_in_another_zone_name_the_zone(realistic: Realistic, tmp_path: Path) -> None:
+    ExportService(realistic.archive).export(
+        ExportRequest(out=tmp_path / "ny", query="savings", timezone="America/New_York")
+    )
+    page = (tmp_path / "ny/data/report/page-00001.html").read_text(encoding="utf-8")
+    assert "2026-03-02 08:00:00 EST (UTC-05:00)" in page  # 13:00 UTC
+    assert 'datetime="2026-03-02T13:00:00Z"' in page

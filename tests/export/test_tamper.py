@@ -148,3 +148,16 @@ def test_symlink_inside_the_pack_is_reported_not_followed(pack_copy: Path, tmp_p
     (pack_copy / "data" / "link.txt").symlink_to(secret)
     found = failures(pack_copy)
     assert any(f.path == "data/link.txt" and "symlink" in f.message for f in found)
+
+
+def test_unsorted_and_duplicated_manifest_lines(pack_copy: Path) -> None:
+    """Foreign bags may list files in any order: still checked, only the changed
+    tag file is reported; a path listed twice is named."""
+    manifest = pack_copy / "manifest-sha256.txt"
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join(reversed(lines)) + "\n")
+    found = failures(pack_copy)
+    assert {(f.check, f.path) for f in found} == {("manifest", "manifest-sha256.txt")}
+    manifest.write_text("\n".join(lines + lines[:1]) + "\n")
+    found = failures(pack_copy)
+    assert any("a second time" in f.message and lines[0].split("  ")[1] in f.message for f in found)
