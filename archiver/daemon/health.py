@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select
 from archiver.clock import Clock
 from archiver.errors import UsageError
 from config.settings import DaemonSettings
-from storage.catalogue.db import write_transaction
+from storage.catalogue.db import insert_if_absent, write_transaction
 from storage.catalogue.scheduling import account_health
 
 log = logging.getLogger(__name__)
@@ -97,21 +97,16 @@ class HealthBook:
 
     def _ensure(self, account_id: int) -> None:
         with write_transaction(self.engine) as conn:
-            exists = conn.execute(
-                select(account_health.c.account_id).where(
-                    account_health.c.account_id == account_id
-                )
-            ).first()
-            if exists is None:
-                conn.execute(
-                    account_health.insert().values(
-                        account_id=account_id,
-                        state=OK,
-                        consecutive_failures=0,
-                        missed_windows=0,
-                        first_scheduled_at=self.clock.now(),
-                    )
-                )
+            insert_if_absent(
+                conn,
+                account_health,
+                "account_id",
+                account_id=account_id,
+                state=OK,
+                consecutive_failures=0,
+                missed_windows=0,
+                first_scheduled_at=self.clock.now(),
+            )
 
     def started(self, account_id: int, job: str, holder: str) -> None:
         with write_transaction(self.engine) as conn:

@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from archiver.clock import Clock
-from storage.catalogue.db import write_transaction
+from storage.catalogue.db import insert_if_absent, write_transaction
 from storage.catalogue.scheduling import capture_leases
 
 log = logging.getLogger(__name__)
@@ -64,14 +62,9 @@ class LeaseManager:
                 .values(**values)
             ).rowcount
             if not taken:
-                insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-                # RETURNING says whether the row went in (rowcount is -1 on psycopg here).
-                taken = conn.execute(
-                    insert(capture_leases)
-                    .values(account_id=account_id, **values)
-                    .on_conflict_do_nothing(index_elements=["account_id"])
-                    .returning(capture_leases.c.account_id)
-                ).first() is not None
+                taken = insert_if_absent(
+                    conn, capture_leases, "account_id", account_id=account_id, **values
+                )
         if taken:
             with self._lock:
                 self._held.add(account_id)

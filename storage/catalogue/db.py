@@ -11,7 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -56,6 +58,19 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         raise StorageError(
             f"catalogue unavailable ({engine.url.render_as_string()}): {exc.orig}"
         ) from exc
+
+
+def insert_if_absent(conn: Connection, table: Table, key: str, **values: Any) -> bool:
+    """INSERT that does nothing when a row with the same key exists (two daemons
+    starting at once race for the same rows); True when this call inserted it."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    # RETURNING says whether the row went in (rowcount is -1 on psycopg here).
+    return conn.execute(
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(table.c[key])
+    ).first() is not None
 
 
 def lock_chain(conn: Connection, name: str) -> tuple[int, str | None]:

@@ -80,7 +80,7 @@ def test_two_daemons_share_the_accounts_without_double_capture(
         for daemon in daemons:
             daemon.signal(signal.SIGTERM)
         codes = [daemon.wait(20) for daemon in daemons]
-    assert codes == [0, 0]
+    assert codes == [0, 0], "\n".join(d.log.read_text(encoding="utf-8")[-4000:] for d in daemons)
     for handle in handles:
         versions = archived_versions(archive, handle)
         assert set(versions) == expected[handle]
