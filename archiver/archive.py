@@ -131,7 +131,5 @@ class Archive:
         return report
 
     def close(self) -> None:
-        if "ingestor" in self.__dict__:
-            self.ingestor.close()
         self.store.close()
         self.engine.dispose()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ from archiver.canonical import canonical_bytes
 from archiver.checkpoints import Checkpoint
 from archiver.errors import ProofError
 from archiver.merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
+from archiver.processes import worker_context
 from archiver.records import record_key
 from archiver.signing import verify_signature
 from config.settings import Settings
@@ -197,8 +197,7 @@ class Verifier:
     def _check_records_in_parallel(self, settings: Settings, workers: int) -> None:
         total = self.conn.execute(select(func.count()).select_from(records)).scalar_one()
         counts = {"records": 0, "disposed": 0}
-        context = multiprocessing.get_context("spawn")  # no forked engines or threads
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=worker_context()) as pool:
             shards = [
                 pool.submit(verify_record_shard, settings.model_dump(mode="json"), digit)
                 for digit in SHARD_DIGITS

@@ -1,7 +1,7 @@
 """Check an evidence pack offline: no archive, no catalogue, no network.
 
 Imports only the standard library, `cryptography` and our pure modules
-(archiver.merkle, archiver.canonical, archiver.signing), so a recipient can run
+(archiver.merkle, archiver.canonical, archiver.signing, archiver.processes), so a recipient can run
 it on a pack alone. Checks, each failure named with its file and, for hashes,
 the algorithm, the expected and the found value:
 
@@ -32,13 +32,11 @@ import os
 import re
 import stat
 import sys
-import threading
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from archiver.canonical import canonical_bytes, parse_canonical
 from archiver.errors import ProofError
 from archiver.merkle import leaf_hash, verify_inclusion
+from archiver.processes import worker_context
 from archiver.signing import key_id as key_id_of
 from archiver.signing import verify_signature
 
@@ -966,14 +965,6 @@ def _check_info_matches_head(report: PackReport) -> None:
             )
 
 
-def _process_context() -> Any:
-    """fork where it is safe (no other thread alive: forking copies locks held by
-    other threads), as it starts workers at once; spawn otherwise."""
-    if threading.active_count() == 1 and "fork" in get_all_start_methods():
-        return get_context("fork")
-    return get_context("spawn")
-
-
 class _PayloadPass:
     """Runs check_files over the entries in tasks of TASK_FILES: in worker
     processes for large packs (a few tasks in flight, so the entries are made
@@ -1004,7 +995,7 @@ class _PayloadPass:
                 for task in _chunks(entries, TASK_FILES):
                     self._merge(merged, check_files(self.spec, task, self.head))
                 return merged
-            context = _process_context()
+            context = worker_context()
             with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
                 in_flight: deque[Future[PassResult]] = deque()
                 for task in _chunks(entries, TASK_FILES):

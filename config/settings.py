@@ -171,7 +171,7 @@ class SearchSettings(_Section):
 
 class IngestSettings(_Section):
     batch_size: int = Field(
-        2000, ge=1, le=100_000, description="Items per ingest transaction (larger: fewer syncs)."
+        5000, ge=1, le=100_000, description="Items per ingest transaction (larger: fewer syncs)."
     )
 
 

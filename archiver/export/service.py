@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,6 +59,7 @@ from archiver.export.report_html import PAGE_RECORDS, HtmlReport, ReportMeta
 from archiver.export.report_pdf import VOLUME_RECORDS, PdfVolume, volume_path, write_volume
 from archiver.ingest import batched
 from archiver.merkle import leaf_hash
+from archiver.processes import worker_context
 from archiver.records import media_key, record_key
 from archiver.signing import key_id as key_id_of
 from archiver.verify import Progress
@@ -725,7 +725,7 @@ class _PdfVolumes:
         of = len(self.plan)
         if in_workers and of:
             workers = max(1, min(os.cpu_count() or 1, of))
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
             self.futures = [
                 self.pool.submit(write_volume, str(writer.root), str(index.path), meta, n, of, a, b)
                 for n, (a, b, _) in enumerate(self.plan, 1)

@@ -1,8 +1,8 @@
 """The local object store: write-once, read-only files under one directory.
 
-Each object is written to a temp file beside its final name and published with
-os.link, which fails if the name exists: a second writer loses cleanly and no
-reader ever sees a half-written file under a final name. Retention dates and
+Each object is written to a temp file beside its final name and published by a
+rename that fails if the name exists (fsutil.publish): a second writer loses
+cleanly and no reader ever sees a half-written file under a final name. Retention dates and
 legal holds live in an append-only JSON-lines ledger (`.locks/ledger.jsonl`)
 because a plain file system has no object locks of its own.
 """
@@ -37,7 +37,7 @@ from storage.objects.base import (
     refuse_shortening,
     utc_now,
 )
-from storage.objects.fsutil import fsync_dir, os_reason
+from storage.objects.fsutil import fsync_dir, os_reason, publish
 from storage.objects.ledger import UNLOCKED, LockLedger, ledger_entry
 from storage.objects.paths import key_problem, validate_key
 
@@ -133,7 +133,7 @@ class LocalObjectStore(ObjectStore):
         1. every object to a temp file beside its final name;
         2. the lock entries of the batch to the ledger, in one write;
         3. a durability barrier (per `durability`);
-        4. os.link each temp file to its final name, then a second barrier.
+        4. publish each temp file under its final name, then a second barrier.
 
         A ledger entry whose object never got linked only over-protects: entries
         take the later retain-until date and keep a hold on.
@@ -260,7 +260,8 @@ class LocalObjectStore(ObjectStore):
         for item in items:
             assert item.temp is not None
             try:
-                os.link(item.temp, item.final)
+                publish(item.temp, item.final)
+                item.temp = None
             except FileExistsError:
                 if os.path.isdir(item.final):
                     raise StorageError(
@@ -390,8 +391,9 @@ class LocalObjectStore(ObjectStore):
             try:
                 for key in wanted:
                     os.unlink(self._path(key))
-                entries = [ledger_entry("delete", key, now) for key in wanted
-                           if states[key] != UNLOCKED]
+                entries = [
+                    ledger_entry("delete", key, now) for key in wanted if states[key] != UNLOCKED
+                ]
                 if entries:
                     self._ledger.append(entries, fsync=False)
                 if self.durability != "none":

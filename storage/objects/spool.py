@@ -220,7 +220,8 @@ class SpoolDirectory:
     def batch_names(self) -> list[str]:
         try:
             return sorted(
-                name for name in os.listdir(self.path)
+                name
+                for name in os.listdir(self.path)
                 if name.endswith(BATCH_SUFFIX) and not name.startswith(".")
             )
         except FileNotFoundError:
@@ -255,9 +256,7 @@ class SpoolDirectory:
             data = handle.read(entry.size)
         found = hashlib.sha256(data).hexdigest()
         if len(data) != entry.size or found != entry.sha256:
-            raise IntegrityError(
-                f"spool/{entry.batch}:{entry.key}", "sha256", entry.sha256, found
-            )
+            raise IntegrityError(f"spool/{entry.batch}:{entry.key}", "sha256", entry.sha256, found)
         return data
 
     def summary(self) -> dict[str, Any]:
@@ -336,8 +335,7 @@ class SpoolDirectory:
     def load(self, name: str) -> list[NewObject]:
         """A batch's objects as they are to be written to the store."""
         return [
-            NewObject(e.key, self.read(e), e.retain_until, e.legal_hold)
-            for e in self.entries(name)
+            NewObject(e.key, self.read(e), e.retain_until, e.legal_hold) for e in self.entries(name)
         ]
 
     def _write(self, name: str, objects: Sequence[NewObject]) -> None:
@@ -465,7 +463,9 @@ class SpoolingStore(ObjectStore):
             self._mark_down(exc)
             log.error(
                 "object store unreachable at start-up (%s); captured objects will wait in "
-                "the spool at %s until it answers", exc, self.spool.path,
+                "the spool at %s until it answers",
+                exc,
+                self.spool.path,
             )
 
     # -- writing -------------------------------------------------------------
@@ -520,7 +520,9 @@ class SpoolingStore(ObjectStore):
             self.spool.append(fresh)
             log.warning(
                 "object store unreachable (%s): %d object(s) spooled to %s",
-                exc, len(fresh), self.spool.path,
+                exc,
+                len(fresh),
+                self.spool.path,
             )
 
     # -- draining ------------------------------------------------------------
@@ -560,7 +562,9 @@ class SpoolingStore(ObjectStore):
         if report.objects:
             log.info(
                 "spool drained: %d object(s) in %d batch(es), %d already in the store",
-                report.objects, report.batches, report.already_there,
+                report.objects,
+                report.batches,
+                report.already_there,
             )
         return report
 
