@@ -14,8 +14,12 @@ the algorithm, the expected and the found value:
 3. the tree head: the Ed25519 signature over its canonical bytes with the
    bundled public key, whose key id is printed (compare it with the key the
    operator publishes, or pass it to be checked);
-4. proofs: every record has an RFC 9162 inclusion proof that leads from its
-   leaf hash to the signed root, and every proof has its record;
+4. proofs: data/proofs/ holds only proofs-NNNNN.jsonl files, each line one
+   RFC 9162 inclusion proof in canonical JSON (schema, record_id, leaf_index,
+   leaf_hash, tree_size, root_hash, audit_path) for the signed tree's size and
+   root, whose audit path leads from the record's leaf hash to the signed root;
+   every record has exactly one proof and every proof has its record. A proof's
+   failures name its file and line ("data/proofs/proofs-00003.jsonl line 17");
 5. media: each file hashes to its name; every medium a record refers to is there.
 
 Exit codes: 0 every check passed, 4 a check failed, 2 unusable input (not a
@@ -65,7 +69,10 @@ TASK_FILES = 2_000
 READ_CHUNK = 1 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _RECORD = re.compile(r"data/records/([0-9a-f]{64})\.json")
-_PROOF = re.compile(r"data/proofs/([0-9a-f]{64})\.json")
+_PROOFS_FILE = re.compile(r"data/proofs/proofs-[0-9]{5}\.jsonl")
+_PROOF_FIELDS = frozenset(
+    ("schema", "record_id", "leaf_index", "leaf_hash", "tree_size", "root_hash", "audit_path")
+)
 _MEDIA = re.compile(r"data/media/([0-9a-f]{64})(\.[a-z0-9]{1,8})?")
 Progress = Callable[[str, int, int], None]
 
@@ -517,25 +524,28 @@ def _read(source: Source, path: str) -> bytes:
 # -- the payload pass (in worker processes for large packs) -----------------------------------
 
 
+Entry = tuple[str, "str | None", "str | None"]  # path, expected SHA-256, expected SHA-512
+ProofPlace = tuple[str, str, int]  # record id, proofs file, line number
+
+
 @dataclass
 class PassResult:
     failures: list[Failure] = field(default_factory=list)
     records: list[str] = field(default_factory=list)
-    proofs: list[str] = field(default_factory=list)
+    proofs: list[ProofPlace] = field(default_factory=list)  # the proof lines a task read
+    proven: set[str] = field(default_factory=set)  # record ids with a proof, once merged
     media: list[str] = field(default_factory=list)
     media_refs: set[str] = field(default_factory=set)
     files: int = 0
     bytes: int = 0
 
 
-Entry = tuple[str, "str | None", "str | None"]  # path, expected SHA-256, expected SHA-512
-
-
 def check_files(
     spec: tuple[str, ...], entries: Sequence[Entry], head: TreeHead | None
 ) -> PassResult:
     """Hash each file with both algorithms in one read and compare with what the
-    manifests list; check records, proofs and media by what their names promise."""
+    manifests list; check records and media by what their names promise, and
+    each line of the proofs files."""
     source = _source_from_spec(spec)
     result = PassResult()
     small = getattr(source, "read_small", None)
@@ -557,7 +567,7 @@ def check_files(
         if path.startswith("data/records/"):
             _check_record(path, data, found256, result)
         elif path.startswith("data/proofs/"):
-            _check_proof(path, data, head, result)
+            _check_proofs_file(path, data, head, result)
         elif path.startswith("data/media/"):
             match = _MEDIA.fullmatch(path)
             if not match:
@@ -619,61 +629,89 @@ def _check_record(path: str, data: bytes, found: str, result: PassResult) -> Non
                     result.media_refs.add(sha)
 
 
-def _check_proof(path: str, data: bytes, head: TreeHead | None, result: PassResult) -> None:
-    match = _PROOF.fullmatch(path)
-    if not match:
-        result.failures.append(Failure("proof", path, "name is not <record id>.json"))
+def _check_proofs_file(path: str, data: bytes, head: TreeHead | None, result: PassResult) -> None:
+    if not _PROOFS_FILE.fullmatch(path):
+        message = "not a proofs file name (data/proofs/proofs-NNNNN.jsonl)"
+        result.failures.append(Failure("proof", path, message))
         return
-    record_id = match.group(1)
-    result.proofs.append(record_id)
+    lines = data.split(b"\n")
+    if lines[-1]:  # text after the last newline: a line cut short, or one appended
+        message = "the last line does not end with a newline"
+        result.failures.append(Failure("proof", f"{path} line {len(lines)}", message))
+    else:
+        lines.pop()
+    for number, line in enumerate(lines, 1):
+        _check_proof_line(path, number, line, head, result)
+
+
+def _check_proof_line(
+    path: str, number: int, line: bytes, head: TreeHead | None, result: PassResult
+) -> None:
+    """One proof: readable, then (with a usable tree head) for that head, and its
+    audit path leads from the record's leaf hash to the signed root."""
+    where = f"{path} line {number}"
+    try:
+        proof, audit_path = _parse_proof(line)
+    except (ValueError, RecursionError) as exc:
+        result.failures.append(Failure("proof", where, f"not a readable inclusion proof: {exc}"))
+        return
+    record_id = proof["record_id"]
+    result.proofs.append((record_id, path, number))
     if head is None:
         return  # reported once: there is no usable tree head to prove against
-    try:
-        proof = json.loads(data)
-        if proof.get("schema") != PROOF_SCHEMA:
-            raise ValueError(f"schema is {proof.get('schema')!r}")
-        index, size = proof["leaf_index"], proof["tree_size"]
-        path_hashes = [bytes.fromhex(h) for h in proof["audit_path"]]
-        stated_leaf = proof["leaf_hash"]
-        stated_id = proof["record_id"]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        result.failures.append(Failure("proof", path, f"not a readable inclusion proof: {exc}"))
-        return
+    failures = result.failures
     leaf = leaf_hash(bytes.fromhex(record_id))
-    if stated_id != record_id:
-        result.failures.append(
-            Failure("proof", path, "proves a different record", None, record_id, str(stated_id))
+    if proof["leaf_hash"] != leaf.hex():
+        message = f"record {record_id}: leaf hash is not SHA-256(0x00 || record id)"
+        failures.append(Failure("proof", where, message, "sha256", leaf.hex(), proof["leaf_hash"]))
+    if proof["tree_size"] != head.tree_size:
+        message = f"record {record_id}: is for another tree size than the signed head"
+        failures.append(
+            Failure("proof", where, message, None, str(head.tree_size), str(proof["tree_size"]))
         )
-    if stated_leaf != leaf.hex():
-        result.failures.append(
-            Failure(
-                "proof",
-                path,
-                "leaf hash is not SHA-256(0x00 || record id)",
-                "sha256",
-                leaf.hex(),
-                str(stated_leaf),
-            )
+    if proof["root_hash"] != head.root_hash.hex():
+        message = f"record {record_id}: names another root than the signed head"
+        failures.append(
+            Failure("proof", where, message, "sha256", head.root_hash.hex(), proof["root_hash"])
         )
-    if size != head.tree_size:
-        result.failures.append(
-            Failure(
-                "proof",
-                path,
-                "is for another tree size than the signed head",
-                None,
-                str(head.tree_size),
-                str(size),
-            )
-        )
-    if _root_from_path(leaf, index, head.tree_size, path_hashes) == head.root_hash:
+    index = proof["leaf_index"]
+    if _root_from_path(leaf, index, head.tree_size, audit_path) == head.root_hash:
         return
     try:  # the reference implementation says precisely what is wrong
-        verify_inclusion(leaf, index, head.tree_size, path_hashes, head.root_hash)
+        verify_inclusion(leaf, index, head.tree_size, audit_path, head.root_hash)
     except ProofError as exc:
-        result.failures.append(Failure("proof", path, f"does not lead to the signed root: {exc}"))
+        message = f"record {record_id}: does not lead to the signed root: {exc}"
+        failures.append(Failure("proof", where, message))
     else:  # cannot happen: both follow RFC 9162 2.1.3.2; never pass a proof silently
-        result.failures.append(Failure("proof", path, "verifiers disagree on this proof"))
+        failures.append(Failure("proof", where, f"record {record_id}: verifiers disagree"))
+
+
+def _parse_proof(line: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    """A proof line exactly as exporters write it (canonical JSON, the proof's
+    fields with their types), and its audit path as bytes; ValueError naming
+    what is wrong otherwise, so no input can raise anything else further on."""
+    proof = parse_canonical(line)
+    if not isinstance(proof, dict) or proof.keys() != _PROOF_FIELDS:
+        raise ValueError(f"not a JSON object of exactly {', '.join(sorted(_PROOF_FIELDS))}")
+    if proof["schema"] != PROOF_SCHEMA:
+        raise ValueError(f"schema is {proof['schema']!r}, expected {PROOF_SCHEMA}")
+    for name in ("record_id", "leaf_hash", "root_hash"):
+        if not isinstance(proof[name], str) or not _HEX64.fullmatch(proof[name]):
+            raise ValueError(f"{name} is not a lower-case hex SHA-256")
+    for name in ("leaf_index", "tree_size"):
+        if type(proof[name]) is not int or proof[name] < 0:
+            raise ValueError(f"{name} is not a non-negative integer")
+    hashes = proof["audit_path"]
+    if not isinstance(hashes, list) or not all(type(h) is str and len(h) == 64 for h in hashes):
+        raise ValueError("audit_path is not a list of hex SHA-256 values")
+    joined = "".join(hashes)
+    try:
+        raw = bytes.fromhex(joined)  # one call for the whole path: a proof per record
+    except ValueError:
+        raw = b""
+    if raw.hex() != joined:  # also refuses what fromhex takes: upper case, spaces
+        raise ValueError("audit_path is not a list of lower-case hex SHA-256 values")
+    return proof, [raw[i : i + 32] for i in range(0, len(raw), 32)]
 
 
 def _root_from_path(leaf: bytes, index: object, size: int, path: list[bytes]) -> bytes | None:
@@ -747,10 +785,10 @@ def _verify(
     failures.extend(result.failures)
     _check_oxum(report, result.bytes, len(payload))
 
-    records, proofs, media = set(result.records), set(result.proofs), set(result.media)
+    records, proofs, media = set(result.records), result.proven, set(result.media)
     for record_id in sorted(records - proofs):
-        message = "missing: the record has no inclusion proof"
-        failures.append(Failure("proof", f"data/proofs/{record_id}.json", message))
+        message = "has no inclusion proof in data/proofs/"
+        failures.append(Failure("proof", f"data/records/{record_id}.json", message))
     for record_id in sorted(proofs - records):
         message = "missing: a proof names this record"
         failures.append(Failure("record", f"data/records/{record_id}.json", message))
@@ -1011,7 +1049,7 @@ class _PayloadPass:
     def _merge(self, merged: PassResult, part: PassResult) -> None:
         merged.failures.extend(part.failures)
         merged.records.extend(part.records)
-        merged.proofs.extend(part.proofs)
+        _prove(merged, part.proofs)
         merged.media.extend(part.media)
         merged.media_refs |= part.media_refs
         merged.files += part.files
@@ -1020,9 +1058,24 @@ class _PayloadPass:
             self.progress("files", merged.files, self.total)
 
 
+def _prove(merged: PassResult, proofs: list[ProofPlace]) -> None:
+    """Record ids proven so far; a second proof of one is named where it stands."""
+    proven = merged.proven
+    for record_id, path, number in proofs:
+        if record_id in proven:
+            message = f"proves record {record_id} a second time"
+            merged.failures.append(Failure("proof", f"{path} line {number}", message))
+        proven.add(record_id)
+
+
 def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
+    """Tasks of `size` files; a proofs file (thousands of proofs, as much work as
+    thousands of files) is a task of its own, so the workers share them."""
     chunk: list[Entry] = []
     for entry in entries:
+        if entry[0].startswith("data/proofs/"):
+            yield [entry]
+            continue
         chunk.append(entry)
         if len(chunk) >= size:
             yield chunk

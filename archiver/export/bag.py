@@ -36,7 +36,7 @@ BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 ALGORITHMS = ("sha256", "sha512")
 BUFFER_BYTES = 256 * 1024
 SORT_CHUNK_LINES = 100_000
-WRITER_THREADS = 3
+WRITER_THREADS = 2  # one per directory of a record's files: records, text
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # Compressed in a zip; everything else (images, video, PDF) is stored as is.
@@ -300,8 +300,8 @@ class BagWriter:
         """Write groups of small files (one group per directory) on writer threads,
         returning at once; the previous batch is finished first. Creating a file
         is a system call that releases the GIL, and a file system locks each
-        directory on its own, so the three directories of a record (records,
-        text, proofs) fill side by side while the caller prepares the next batch."""
+        directory on its own, so the directories of a record's files (records,
+        text) fill side by side while the caller prepares the next batch."""
         self.finish_batches()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=WRITER_THREADS)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from archiver.clock import format_time
-from archiver.export.paths import record_path, text_path
+from archiver.export.paths import PROOFS_PER_FILE, record_path, text_path
 from storage.catalogue.models import audit_events
 
 CUSTODY_SCHEMA = "social-archiver/custody/1"
@@ -160,8 +160,8 @@ I, ______________________________ (name), declare:
    manifest-sha256.txt and manifest-sha512.txt (BagIt, RFC 8493).
 
 4. Every record is proven to be part of the system's append-only log by a Merkle
-   inclusion proof (RFC 9162) in data/proofs/ against one signed tree head
-   (data/tree-head/): tree size {tree_size}, root hash
+   inclusion proof (RFC 9162), a line of a file in data/proofs/, against one
+   signed tree head (data/tree-head/): tree size {tree_size}, root hash
    {root_hash},
    signed with the Ed25519 key whose identifier (SHA-256 of the public key) is
    {key_id}.
@@ -195,7 +195,8 @@ What is where (paths relative to this data/ folder):
   records/<record id>.json   each record exactly as stored; its SHA-256 is its name
   text/<record id>.txt       the record's text (UTF-8), for review tools
   media/<sha256>.<ext>       media and thumbnails; each file's SHA-256 is its name
-  proofs/<record id>.json    Merkle inclusion proof (RFC 9162) of the record
+  proofs/proofs-NNNNN.jsonl  Merkle inclusion proofs (RFC 9162), one line per
+                             record, in log order (up to {PROOFS_PER_FILE:,} a file)
   tree-head/                 the signed tree head every proof leads to:
       checkpoint.json          as the archive stored it (tree head, signature, key)
       signed-tree-head.json    the exact bytes that were signed

@@ -65,6 +65,8 @@ class VersionView:
     observation: str
     captured: str | None
     leaf_index: int
+    proof_file: str  # pack path of the proofs file with its inclusion proof
+    proof_line: int
     reason: str
     text: str
     changes: list[tuple[str, str]] | None = None  # word diff against the previous text
@@ -188,6 +190,8 @@ class ThreadReader:
                 observation=str(row["observation"]),
                 captured=row["captured"],
                 leaf_index=int(row["leaf_index"]),
+                proof_file=row["proof_file"],
+                proof_line=int(row["proof_line"]),
                 reason=row["reason"],
                 text=c.clean(c.text_or_none(body.get("text")) or ""),
             )

@@ -28,7 +28,8 @@ CREATE TABLE records (
     section TEXT, thread TEXT, in_reply_to TEXT, created TEXT, captured TEXT,
     author TEXT, author_name TEXT, participants TEXT, url TEXT, connector TEXT,
     connector_version TEXT, request_url TEXT, source TEXT, source_sha256 TEXT,
-    content_sha256 TEXT, size INTEGER, hidden INTEGER, media_count INTEGER);
+    content_sha256 TEXT, size INTEGER, hidden INTEGER, media_count INTEGER,
+    proof_file TEXT NOT NULL, proof_line INTEGER NOT NULL);
 CREATE TABLE record_media (
     record_id TEXT NOT NULL, position INTEGER NOT NULL, sha256 TEXT NOT NULL,
     thumbnail_sha256 TEXT, content_type TEXT, size INTEGER, source_url TEXT,
@@ -67,6 +68,8 @@ RECORD_COLUMNS = (
     "size",
     "hidden",
     "media_count",
+    "proof_file",  # the proofs file holding the record's inclusion proof, and its line
+    "proof_line",
 )
 
 

@@ -1,10 +1,10 @@
 """Where each thing goes inside a pack, and the rules that keep it there.
 
 Every file name in a pack is derived from a hash we computed (a record id, a
-media SHA-256), never from platform data: a native id such as
-"at://did:plc:x/app.bsky.feed.post/3k" or "../../etc" only ever appears inside
-files. `check_payload_path` is the last line of defence: the bag writer refuses
-any path that is not a plain relative path under data/.
+media SHA-256) or a number we counted, never from platform data: a native id
+such as "at://did:plc:x/app.bsky.feed.post/3k" or "../../etc" only ever appears
+inside files. `check_payload_path` is the last line of defence: the bag writer
+refuses any path that is not a plain relative path under data/.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 # no hidden files). Paths are these segments joined by '/', under data/.
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 MAX_PATH_CHARS = 512
+PROOFS_PER_FILE = 10_000  # inclusion proofs per data/proofs/proofs-NNNNN.jsonl
 
 RECORDS_DIR = "data/records"
 TEXT_DIR = "data/text"
@@ -76,8 +77,11 @@ def text_path(record_id: str) -> str:
     return f"{TEXT_DIR}/{require_hex64(record_id, 'record id')}.txt"
 
 
-def proof_path(record_id: str) -> str:
-    return f"{PROOFS_DIR}/{require_hex64(record_id, 'record id')}.json"
+def proofs_path(number: int) -> str:
+    """The `number`-th file of inclusion proofs (from 1): data/proofs/proofs-00001.jsonl."""
+    if not 1 <= number <= 99_999:
+        raise ValueError(f"proofs file number {number} is outside 1-99999")
+    return f"{PROOFS_DIR}/proofs-{number:05d}.jsonl"
 
 
 def media_extension(content_type: object) -> str:

@@ -10,15 +10,22 @@ an odd last node up unchanged is the same as splitting at the largest power of
 two below n (2.1.1); the audit path takes each level's sibling where one
 exists, which is what PATH(m, D[n]) lists (2.1.3.1). The tests compare every
 proof with archiver.merkle's for many tree sizes.
+
+`ProofFiles` writes the proofs as lines of a few JSON Lines files rather than
+one file per record: per-file costs (create, open, read, hash, list in both
+manifests) are most of what writing and verifying a pack costs.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from types import TracebackType
 from typing import Any
 
 from archiver.canonical import canonical_bytes
+from archiver.export import paths
+from archiver.export.bag import BagWriter, HashingFile
 from archiver.merkle import EMPTY_ROOT, HASH_SIZE
 
 PROOF_SCHEMA = "social-archiver/inclusion-proof/1"
@@ -72,7 +79,7 @@ class MerkleLevels:
 
 
 def proof_document(levels: MerkleLevels, record_id: str, leaf_index: int) -> bytes:
-    """The proof file for one record: canonical JSON, so it hashes the same anywhere."""
+    """One record's proof: canonical JSON, so it hashes the same anywhere."""
     document: dict[str, Any] = {
         "schema": PROOF_SCHEMA,
         "record_id": record_id,
@@ -83,3 +90,56 @@ def proof_document(levels: MerkleLevels, record_id: str, leaf_index: int) -> byt
         "audit_path": [node.hex() for node in levels.path(leaf_index)],
     }
     return canonical_bytes(document)
+
+
+class ProofFiles:
+    """Each record's proof as one line of data/proofs/proofs-NNNNN.jsonl, in the
+    order added, `per_file` lines a file. One file is open at a time and hashed
+    as it is written (a bag payload file like any other), so memory does not
+    grow with the pack. Closed on leaving a `with` block; an error aborts the
+    open file (the bag writer then removes the whole pack)."""
+
+    def __init__(
+        self, writer: BagWriter, levels: MerkleLevels, per_file: int = paths.PROOFS_PER_FILE
+    ) -> None:
+        self._writer = writer
+        self._levels = levels
+        self._per_file = per_file
+        self._file: HashingFile | None = None
+        self._number = 0
+        self._lines = 0
+
+    def add(self, record_id: str, leaf_index: int) -> tuple[str, int]:
+        """Write the record's proof; (file, line number) say where, for the report."""
+        handle = self._file
+        if handle is None or self._lines == self._per_file:
+            handle = self._next_file()
+        handle.write(proof_document(self._levels, record_id, leaf_index) + b"\n")
+        self._lines += 1
+        return handle.path, self._lines
+
+    def _next_file(self) -> HashingFile:
+        self._close()
+        self._number += 1
+        self._file = self._writer.create(paths.proofs_path(self._number))
+        self._lines = 0
+        return self._file
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._writer.register(self._file.close())
+            self._file = None
+
+    def __enter__(self) -> ProofFiles:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self._close()
+        elif self._file is not None:
+            self._file.abort()

@@ -360,10 +360,21 @@ class HtmlReport:
         return "".join(out)
 
     @staticmethod
+    def render_proof(version: VersionView) -> str:
+        """The leaf index, linked to the proofs file holding the record's proof (one
+        of many lines there, so the file and line are named)."""
+        relative = version.proof_file.removeprefix("data/")  # from data/report/ it is ../
+        name = relative.rsplit("/", 1)[-1]
+        return (
+            f'<a href="../{relative}">leaf {version.leaf_index}</a>, '
+            f"proof in {name} line {version.proof_line}"
+        )
+
+    @staticmethod
     def render_locator(item: ItemView) -> str:
         records = ", ".join(
             f'<a href="../records/{v.record_id}.json">{v.doc_id}</a> '
-            f'(v{v.version}, <a href="../proofs/{v.record_id}.json">leaf {v.leaf_index}</a>'
+            f"(v{v.version}, {HtmlReport.render_proof(v)}"
             + (", version history" if v.reason != "matched" else "")
             + ")"
             for v in item.versions

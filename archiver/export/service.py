@@ -6,7 +6,8 @@
 2. Sign a checkpoint now (or take the latest, if the log has not grown since) so
    one signed tree head covers every record, and check it against the log.
 3. Stream each record from the store into data/records (re-hashed on the way:
-   its SHA-256 must be its id), with its text and inclusion proof; then media.
+   its SHA-256 must be its id), with its text, and its inclusion proof as a
+   line of data/proofs/proofs-NNNNN.jsonl; then media.
    Reads run a batch ahead on threads, and files are written on threads (one per
    directory), both system-call bound, while this thread parses and derives.
 4. Derive the PDF volumes (worker processes for large packs, started first),
@@ -54,7 +55,7 @@ from archiver.export.bag import (
 from archiver.export.loadfile import LoadFileWriter
 from archiver.export.model import ThreadReader
 from archiver.export.packindex import PackIndex, item_key
-from archiver.export.proofs import MerkleLevels, proof_document
+from archiver.export.proofs import MerkleLevels, ProofFiles
 from archiver.export.report_html import PAGE_RECORDS, HtmlReport, ReportMeta
 from archiver.export.report_pdf import VOLUME_RECORDS, PdfVolume, volume_path, write_volume
 from archiver.ingest import batched
@@ -133,11 +134,13 @@ class ExportService:
         pdf_worker_from: int = PDF_WORKER_FROM,
         html_page_records: int = PAGE_RECORDS,
         pdf_volume_records: int = VOLUME_RECORDS,
+        proofs_per_file: int = paths.PROOFS_PER_FILE,
     ) -> None:
         self.archive = archive
         self.pdf_worker_from = pdf_worker_from
         self.html_page_records = html_page_records
         self.pdf_volume_records = pdf_volume_records
+        self.proofs_per_file = proofs_per_file
 
     # -- the whole export -------------------------------------------------------------------
     def export(self, request: ExportRequest, progress: Progress | None = None) -> ExportResult:
@@ -552,43 +555,32 @@ class ExportService:
         total = index.count("selected")
         done = 0
         batches = index.selected(BATCH)
-        for batch, contents in self._prefetched(batches, lambda row: record_key(row[0])):
-            rows: list[tuple[Any, ...]] = []
-            media_rows: list[tuple[Any, ...]] = []
-            blobs: list[tuple[str, str, str, str]] = []
-            natives: list[tuple[str, bytes]] = []
-            texts: list[tuple[str, bytes]] = []
-            proofs: list[tuple[str, bytes]] = []
-            for (record_id, leaf_index, reason), data in zip(batch, contents, strict=True):
-                found = sha256_hex(data)
-                if found != record_id:
-                    raise IntegrityError(record_key(record_id), "sha256", record_id, found)
-                if levels.leaf(leaf_index) != leaf_hash(bytes.fromhex(record_id)):
-                    raise IntegrityError(
-                        f"log leaf {leaf_index}",
-                        "leaf hash",
-                        leaf_hash(bytes.fromhex(record_id)).hex(),
-                        levels.leaf(leaf_index).hex(),
+        with ProofFiles(writer, levels, self.proofs_per_file) as proofs:
+            for batch, contents in self._prefetched(batches, lambda row: record_key(row[0])):
+                rows: list[tuple[Any, ...]] = []
+                media_rows: list[tuple[Any, ...]] = []
+                blobs: list[tuple[str, str, str, str]] = []
+                natives: list[tuple[str, bytes]] = []
+                texts: list[tuple[str, bytes]] = []
+                for (record_id, leaf_index, reason), data in zip(batch, contents, strict=True):
+                    _check_record(record_id, leaf_index, data, levels)
+                    fields = json.loads(data)
+                    natives.append((paths.record_path(record_id), data))
+                    text = c.record_text(fields).encode("utf-8")
+                    texts.append((paths.text_path(record_id), text))
+                    proof = proofs.add(record_id, leaf_index)
+                    done += 1
+                    doc_id = f"{prefix}{done:07d}"
+                    rows.append(
+                        _index_row(fields, record_id, leaf_index, reason, doc_id, len(data), proof)
                     )
-                fields = json.loads(data)
-                natives.append((paths.record_path(record_id), data))
-                texts.append((paths.text_path(record_id), c.record_text(fields).encode("utf-8")))
-                proofs.append(
-                    (paths.proof_path(record_id), proof_document(levels, record_id, leaf_index))
-                )
-                done += 1
-                rows.append(
-                    _index_row(
-                        fields, record_id, leaf_index, reason, f"{prefix}{done:07d}", len(data)
-                    )
-                )
-                _media_of(record_id, fields, media_rows, blobs)
-            writer.write_batch([natives, texts, proofs])
-            index.add_records(rows)
-            index.add_record_media(media_rows)
-            index.add_media(blobs)
-            if progress:
-                progress("records", done, total)
+                    _media_of(record_id, fields, media_rows, blobs)
+                writer.write_batch([natives, texts])
+                index.add_records(rows)
+                index.add_record_media(media_rows)
+                index.add_media(blobs)
+                if progress:
+                    progress("records", done, total)
         writer.finish_batches()
         index.commit()
 
@@ -778,6 +770,19 @@ def _batches(rows: Iterable[_Row], size: int) -> Iterator[list[_Row]]:
         yield batch
 
 
+def _check_record(record_id: str, leaf_index: int, data: bytes, levels: MerkleLevels) -> None:
+    """The stored bytes must still be the record (their SHA-256 is its id) and the
+    log's leaf at its index must be its leaf hash: a pack never proves other bytes."""
+    found = sha256_hex(data)
+    if found != record_id:
+        raise IntegrityError(record_key(record_id), "sha256", record_id, found)
+    expected = leaf_hash(bytes.fromhex(record_id))
+    if levels.leaf(leaf_index) != expected:
+        raise IntegrityError(
+            f"log leaf {leaf_index}", "leaf hash", expected.hex(), levels.leaf(leaf_index).hex()
+        )
+
+
 def _media_rows(index: PackIndex) -> Iterator[tuple[str, str]]:
     for row in index.media():
         yield str(row["sha256"]), str(row["path"])
@@ -822,7 +827,13 @@ def _scope_text(scope: _Scope) -> str:
 
 
 def _index_row(
-    fields: dict[str, Any], record_id: str, leaf_index: int, reason: str, doc_id: str, size: int
+    fields: dict[str, Any],
+    record_id: str,
+    leaf_index: int,
+    reason: str,
+    doc_id: str,
+    size: int,
+    proof: tuple[str, int],
 ) -> tuple[Any, ...]:
     body = c.content(fields)
     cap = c.capture(fields)
@@ -873,6 +884,7 @@ def _index_row(
         size,
         1 if (not tombstone and body.get("hidden")) else 0,
         len(c.media_list(fields)),
+        *proof,
     )
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
 import bagit
 from sqlalchemy import select
 
+from archiver.canonical import parse_canonical
 from archiver.export.service import ExportRequest, ExportService
+from archiver.merkle import leaf_hash
 from archiver.records import record_key
 from archiver.verify_pack import verify_pack
 from storage.catalogue.models import audit_events, records
@@ -54,7 +57,6 @@ def test_records_are_byte_identical_to_the_store(pack: Pack, realistic: Realisti
         assert file.read_bytes() == stored
         assert hashlib.sha256(stored).hexdigest() == file.stem
         assert (pack.path / "data" / "text" / f"{file.stem}.txt").exists()
-        assert (pack.path / "data" / "proofs" / f"{file.stem}.json").exists()
 
 
 def test_manifests_are_sorted_and_cover_every_payload_file_with_both_algorithms(pack: Pack) -> None:
@@ -68,18 +70,58 @@ def test_manifests_are_sorted_and_cover_every_payload_file_with_both_algorithms(
         for line in lines[:5]:
             digest, path = line.split("  ", 1)
             assert hashlib.new(algorithm, (pack.path / path).read_bytes()).hexdigest() == digest
-        tags = [line.split("  ", 1)[1] for line in (pack.path / f"tagmanifest-{algorithm}.txt").read_text().splitlines()]
+        tags = [
+            line.split("  ", 1)[1]
+            for line in (pack.path / f"tagmanifest-{algorithm}.txt").read_text().splitlines()
+        ]
         assert tags == ["bag-info.txt", "bagit.txt", "manifest-sha256.txt", "manifest-sha512.txt"]
 
 
-def test_one_signed_tree_head_covers_every_proof(pack: Pack) -> None:
+def records_in_log_order(pack: Path) -> list[str]:
+    lines = (pack / "data/custody/records.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["record_id"] for line in lines]
+
+
+def test_proofs_are_canonical_lines_in_log_order_under_one_signed_tree_head(pack: Pack) -> None:
     checkpoint = json.loads((pack.path / "data/tree-head/checkpoint.json").read_bytes())
     head = checkpoint["tree_head"]
-    for proof_file in (pack.path / "data/proofs").glob("*.json"):
-        proof = json.loads(proof_file.read_bytes())
+    assert [p.name for p in (pack.path / "data/proofs").iterdir()] == ["proofs-00001.jsonl"]
+    data = (pack.path / "data/proofs/proofs-00001.jsonl").read_bytes()
+    assert data.endswith(b"\n")
+    proofs = [parse_canonical(line) for line in data.split(b"\n")[:-1]]
+    assert [p["record_id"] for p in proofs] == records_in_log_order(pack.path)
+    for proof in proofs:
+        assert proof["schema"] == "social-archiver/inclusion-proof/1"
         assert proof["tree_size"] == head["tree_size"]
         assert proof["root_hash"] == head["root_hash"]
-        assert proof["record_id"] == proof_file.stem
+        assert proof["leaf_hash"] == leaf_hash(bytes.fromhex(proof["record_id"])).hex()
+
+
+def test_proofs_split_into_files_of_at_most_per_file_lines(
+    realistic: Realistic, tmp_path: Path
+) -> None:
+    out = tmp_path / "small-files"
+    result = ExportService(realistic.archive, proofs_per_file=4).export(
+        ExportRequest(out=out, matter=MATTER)
+    )
+    files = sorted((out / "data/proofs").iterdir())
+    assert [f.name for f in files] == [f"proofs-{n:05d}.jsonl" for n in range(1, len(files) + 1)]
+    counts = [f.read_bytes().count(b"\n") for f in files]
+    assert len(files) > 2 and counts[:-1] == [4] * (len(files) - 1) and 1 <= counts[-1] <= 4
+    ids = [json.loads(line)["record_id"] for f in files for line in f.read_bytes().splitlines()]
+    assert ids == records_in_log_order(out) and len(ids) == result.records
+    bagit.Bag(str(out)).validate()
+    report = verify_pack(out)
+    assert report.ok, [f.line() for f in report.failures]
+    assert report.counts["proofs"] == result.records
+    # the report links each leaf index to the file holding its proof, and names the line
+    sixth = ids[5]
+    page = (out / "data/report/page-00001.html").read_text(encoding="utf-8")
+    assert re.search(
+        rf'records/{sixth}\.json">\w+</a> \(v\d+, <a href="\.\./proofs/proofs-00002\.jsonl">'
+        rf"leaf \d+</a>, proof in proofs-00002\.jsonl line 2\b",
+        page,
+    )
 
 
 def test_custody_names_source_acquisition_tool_hashes_and_history(pack: Pack) -> None:
@@ -119,14 +161,19 @@ def test_the_export_is_audited(pack: Pack, realistic: Realistic) -> None:
     mine = json.loads(row.params)
     assert row.actor == "test:officer"
     assert mine["matter"] == MATTER and mine["records"] == pack.result.records
-    assert mine["manifest_sha256"] == hashlib.sha256((pack.path / "manifest-sha256.txt").read_bytes()).hexdigest()
+    assert (
+        mine["manifest_sha256"]
+        == hashlib.sha256((pack.path / "manifest-sha256.txt").read_bytes()).hexdigest()
+    )
     assert mine["recipient"] == "J. Doe"
 
 
 def test_a_query_gets_each_items_whole_version_chain(realistic: Realistic, tmp_path: Path) -> None:
     """`3.9` matches only the corrected rate (version 2): version 1 comes along, so
     the report can show what changed."""
-    result = ExportService(realistic.archive).export(ExportRequest(out=tmp_path / "rate", query="3.9"))
+    result = ExportService(realistic.archive).export(
+        ExportRequest(out=tmp_path / "rate", query="3.9")
+    )
     assert (result.matched, result.version_history, result.records) == (1, 1, 2)
     page = (tmp_path / "rate/data/report/page-00001.html").read_text(encoding="utf-8")
     assert "<del>4.1%</del><ins>3.9%</ins>" in page
@@ -139,7 +186,9 @@ def test_same_archive_gives_the_same_pack(pack: Pack, realistic: Realistic, tmp_
     """Deterministic output: with a fixed clock only the custody file differs (it
     lists the first export among earlier exports)."""
     again = tmp_path / "acme-pack"
-    ExportService(realistic.archive).export(ExportRequest(out=again, matter=MATTER, reason="SEC request", recipient="J. Doe"))
+    ExportService(realistic.archive).export(
+        ExportRequest(out=again, matter=MATTER, reason="SEC request", recipient="J. Doe")
+    )
 
     def lines(root: Path) -> set[str]:
         return set((root / "manifest-sha256.txt").read_text().splitlines())
@@ -148,13 +197,17 @@ def test_same_archive_gives_the_same_pack(pack: Pack, realistic: Realistic, tmp_
     assert differing == {"data/custody/export.json"}
 
 
-def test_empty_selection_is_refused_and_leaves_nothing(realistic: Realistic, tmp_path: Path) -> None:
+def test_empty_selection_is_refused_and_leaves_nothing(
+    realistic: Realistic, tmp_path: Path
+) -> None:
     import pytest
 
     from archiver.errors import UsageError
 
     with pytest.raises(UsageError, match="covers no records"):
-        ExportService(realistic.archive).export(ExportRequest(out=tmp_path / "none", query="zzzunmatched"))
+        ExportService(realistic.archive).export(
+            ExportRequest(out=tmp_path / "none", query="zzzunmatched")
+        )
     assert not (tmp_path / "none").exists()
     with pytest.raises(UsageError, match="no matter named"):
         ExportService(realistic.archive).export(ExportRequest(out=tmp_path / "none", matter="nope"))

@@ -26,7 +26,7 @@ from tests.export.conftest import HOSTILE_IDS, MATTER, SCRIPT_TEXT, Pack, Realis
 SAFE_NAME = re.compile(
     r"(bagit\.txt|bag-info\.txt|(tag)?manifest-sha(256|512)\.txt|data/(README\.txt|"
     r"certification-fre-902-14\.txt|loadfile\.(dat|csv)|custody/(export\.json|records\.jsonl)|"
-    r"records/[0-9a-f]{64}\.json|proofs/[0-9a-f]{64}\.json|text/[0-9a-f]{64}\.txt|"
+    r"records/[0-9a-f]{64}\.json|proofs/proofs-\d{5}\.jsonl|text/[0-9a-f]{64}\.txt|"
     r"media/[0-9a-f]{64}\.[a-z0-9]+|tree-head/(checkpoint\.json|signed-tree-head\.json|"
     r"signature\.bin|public-key\.pem)|report/(index\.html|page-\d{5}\.html|report-\d{4}\.pdf)))"
 )
@@ -65,7 +65,9 @@ def test_existing_zip_is_refused(realistic: Realistic, tmp_path: Path) -> None:
     target = tmp_path / "pack.zip"
     target.write_bytes(b"precious")
     with pytest.raises(UnsafeOutputError, match="exists"):
-        ExportService(realistic.archive).export(ExportRequest(out=target, query="savings", as_zip=True))
+        ExportService(realistic.archive).export(
+            ExportRequest(out=target, query="savings", as_zip=True)
+        )
     assert target.read_bytes() == b"precious"
 
 
@@ -73,13 +75,17 @@ def test_zip_output_verifies_and_unzips_to_a_valid_bag(
     realistic: Realistic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "acme.zip"
-    result = ExportService(realistic.archive).export(ExportRequest(out=target, matter=MATTER, as_zip=True))
+    result = ExportService(realistic.archive).export(
+        ExportRequest(out=target, matter=MATTER, as_zip=True)
+    )
     assert result.as_zip and target.is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["acme.zip"]  # the staging folder is gone
     with zipfile.ZipFile(target) as archive:
         names = archive.namelist()
         assert names[0] == "acme/bagit.txt"
-        assert all(n.startswith("acme/") and SAFE_NAME.fullmatch(n.removeprefix("acme/")) for n in names)
+        assert all(
+            n.startswith("acme/") and SAFE_NAME.fullmatch(n.removeprefix("acme/")) for n in names
+        )
         archive.extractall(tmp_path / "unzipped")
     bagit.Bag(str(tmp_path / "unzipped" / "acme")).validate()
     report = verify_pack(target)
@@ -107,7 +113,9 @@ def test_tampered_zip_fails(realistic: Realistic, tmp_path: Path) -> None:
     assert any("unsafe path" in f.message for f in report.failures)
 
 
-def test_failed_export_leaves_nothing(realistic: Realistic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_export_leaves_nothing(
+    realistic: Realistic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from archiver.export import service
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -115,10 +123,14 @@ def test_failed_export_leaves_nothing(realistic: Realistic, tmp_path: Path, monk
 
     monkeypatch.setattr(service.ExportService, "_write_reports", broken)
     with pytest.raises(OSError, match="disk full"):
-        ExportService(realistic.archive).export(ExportRequest(out=tmp_path / "partial", query="savings"))
+        ExportService(realistic.archive).export(
+            ExportRequest(out=tmp_path / "partial", query="savings")
+        )
     assert not (tmp_path / "partial").exists()
     with pytest.raises(OSError, match="disk full"):
-        ExportService(realistic.archive).export(ExportRequest(out=tmp_path / "p.zip", query="savings", as_zip=True))
+        ExportService(realistic.archive).export(
+            ExportRequest(out=tmp_path / "p.zip", query="savings", as_zip=True)
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -126,7 +138,9 @@ def test_failed_export_leaves_nothing(realistic: Realistic, tmp_path: Path, monk
 
 
 def test_hostile_native_ids_never_become_paths(pack: Pack) -> None:
-    everything = sorted(p.relative_to(pack.path).as_posix() for p in pack.path.rglob("*") if p.is_file())
+    everything = sorted(
+        p.relative_to(pack.path).as_posix() for p in pack.path.rglob("*") if p.is_file()
+    )
     assert everything and all(SAFE_NAME.fullmatch(name) for name in everything), [
         n for n in everything if not SAFE_NAME.fullmatch(n)
     ]
@@ -185,7 +199,11 @@ def test_html_is_escaped_and_locked_down(pack: Pack) -> None:
         parsed = parse(page)
         tags = [t for t, _ in parsed.tags]
         assert "script" not in tags and "iframe" not in tags and "object" not in tags
-        csp = [a["content"] for t, a in parsed.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+        csp = [
+            a["content"]
+            for t, a in parsed.tags
+            if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+        ]
         assert len(csp) == 1 and "default-src 'none'" in csp[0] and "unsafe-inline" not in csp[0]
         assert "script-src" not in csp[0]  # falls back to default-src 'none': no script at all
         for tag, attrs in parsed.tags:
@@ -226,7 +244,7 @@ def test_html_reads_like_the_platform(pack: Pack) -> None:
     assert "data:image/png;base64," in page and 'alt="The Riverside branch building"' in page
     assert "2026-03-02 13:00:00 UTC" in page
     assert 'rel="noopener noreferrer nofollow"' in page
-    assert 'href="../records/' in page and 'href="../proofs/' in page
+    assert 'href="../records/' in page and 'href="../proofs/proofs-00001.jsonl"' in page
     index = (pack.path / "data/report/index.html").read_text(encoding="utf-8")
     assert 'href="page-00001.html"' in index and 'href="report-0001.pdf"' in index
 
@@ -242,9 +260,14 @@ def test_report_runs_nothing_in_a_real_browser(pack: Pack) -> None:
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             page.goto((pack.path / "data/report/page-00001.html").as_uri())
             assert page.evaluate("document.scripts.length") == 0
-            assert page.evaluate("document.querySelectorAll('[onerror],[onclick],[onload]').length") == 0
+            assert (
+                page.evaluate("document.querySelectorAll('[onerror],[onclick],[onload]').length")
+                == 0
+            )
             assert page.evaluate("document.images.length") >= 1
-            assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+            assert page.evaluate(
+                "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+            )
             assert dialogs == []
         finally:
             browser.close()

@@ -38,21 +38,38 @@ def run_script(script: Path, pack: Path) -> subprocess.CompletedProcess[str]:
 def test_the_docs_script_verifies_a_real_pack(pack: Pack, tmp_path: Path) -> None:
     result = run_script(doc_script(tmp_path), pack.path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{pack.result.records} records against tree size {pack.result.tree_size}" in result.stdout
+    assert (
+        f"{pack.result.records} records against tree size {pack.result.tree_size}" in result.stdout
+    )
     assert "every proof holds" in result.stdout
 
 
-def test_the_docs_script_catches_a_forged_proof_and_record(pack_copy: Path, tmp_path: Path) -> None:
+def test_the_docs_script_catches_forged_repeated_and_missing_proofs(
+    pack_copy: Path, tmp_path: Path
+) -> None:
     script = doc_script(tmp_path)
-    proofs = sorted((pack_copy / "data/proofs").glob("*.json"))
-    forged = json.loads(proofs[0].read_bytes())
+    proofs_file = pack_copy / "data/proofs/proofs-00001.jsonl"
+    lines = proofs_file.read_bytes().splitlines()
+    forged = json.loads(lines[0])
     forged["audit_path"][-1] = "00" * 32
-    proofs[0].write_text(json.dumps(forged))
-    record = sorted((pack_copy / "data/records").glob("*.json"))[-1]
+    dropped = json.loads(lines[2])["record_id"]
+    repeated = json.loads(lines[1])["record_id"]
+    proofs_file.write_bytes(
+        b"\n".join([json.dumps(forged).encode(), lines[1], *lines[3:], lines[1], b"{"]) + b"\n"
+    )
+    record = pack_copy / "data/records" / f"{json.loads(lines[3])['record_id']}.json"
     record.write_bytes(record.read_bytes() + b" ")
     result = run_script(script, pack_copy)
     assert result.returncode == 1
-    assert f"FAIL {proofs[0].name}: the proof does not lead to root" in result.stdout
+    assert (
+        f"FAIL proofs-00001.jsonl line 1: the proof of {forged['record_id']} does not lead to root"
+        in result.stdout
+    )
+    assert (
+        f"FAIL proofs-00001.jsonl line {len(lines)}: a second proof of {repeated}" in result.stdout
+    )
+    assert f"FAIL proofs-00001.jsonl line {len(lines) + 1}: not a readable proof" in result.stdout
+    assert f"FAIL {dropped}.json: no proof" in result.stdout
     assert f"FAIL {record.name}: its SHA-256 is" in result.stdout
 
 
@@ -60,7 +77,9 @@ def test_the_docs_script_catches_a_forged_proof_and_record(pack_copy: Path, tmp_
 def test_sha256sum_and_sha512sum_check_the_manifests(pack: Pack, pack_copy: Path) -> None:
     for tool, manifest in (("sha256sum", "manifest-sha256.txt"), ("sha512sum", "manifest-sha512.txt"),
                            ("sha256sum", "tagmanifest-sha256.txt")):  # fmt: skip
-        result = subprocess.run([tool, "--strict", "-c", manifest], cwd=pack.path, capture_output=True, text=True)
+        result = subprocess.run(
+            [tool, "--strict", "-c", manifest], cwd=pack.path, capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stdout[-500:] + result.stderr
     victim = sorted((pack_copy / "data/text").glob("*.txt"))[0]
     victim.write_text("changed")

@@ -1,4 +1,5 @@
-"""Tampering: one flipped byte, a removed file, an edited proof. Both the Library
+"""Tampering: one flipped byte, a removed file, an edited, removed, repeated or
+garbled proof line, a stray proof file. Both the Library
 of Congress `bagit` validator and `verify-pack` must fail, naming the file; and
 when the tamperer also rewrites the manifests (so bagit is satisfied), the
 record ids, proofs and signature still give it away."""
@@ -11,6 +12,7 @@ from pathlib import Path
 import bagit
 import pytest
 
+from archiver.canonical import canonical_bytes
 from archiver.verify_pack import EXIT_FAILED, Failure, verify_pack
 
 
@@ -57,7 +59,9 @@ def test_flipped_byte_in_a_record(pack_copy: Path) -> None:
     assert {f.algorithm for f in checksum} == {"sha256", "sha512"}
     sha256 = next(f for f in checksum if f.algorithm == "sha256")
     assert sha256.expected == record.stem and sha256.found != record.stem
-    assert any(f.check == "record" and f.path == relative and f.expected == record.stem for f in found)
+    assert any(
+        f.check == "record" and f.path == relative and f.expected == record.stem for f in found
+    )
     assert "expected " + record.stem in sha256.line()
 
 
@@ -87,23 +91,135 @@ def test_removed_file_with_rewritten_manifests_is_still_caught(pack_copy: Path) 
     record.unlink()
     rebag(pack_copy)
     found = failures(pack_copy)
-    assert [(f.check, f.path) for f in found] == [("record", record.relative_to(pack_copy).as_posix())]
+    assert [(f.check, f.path) for f in found] == [
+        ("record", record.relative_to(pack_copy).as_posix())
+    ]
 
 
-def test_edited_proof(pack_copy: Path) -> None:
-    proof_file = sorted((pack_copy / "data" / "proofs").glob("*.json"))[0]
-    relative = proof_file.relative_to(pack_copy).as_posix()
-    text = proof_file.read_text()
-    first_hash = json.loads(text)["audit_path"][0]
+PROOFS = "data/proofs/proofs-00001.jsonl"
+
+
+def proof_lines(pack: Path) -> list[bytes]:
+    return (pack / PROOFS).read_bytes().splitlines(keepends=True)
+
+
+def write_proof_lines(pack: Path, lines: list[bytes]) -> None:
+    (pack / PROOFS).write_bytes(b"".join(lines))
+
+
+def test_edited_proof_is_named_by_file_and_line(pack_copy: Path) -> None:
+    lines = proof_lines(pack_copy)
+    proof = json.loads(lines[6])
+    first_hash = proof["audit_path"][0]
     edited = ("1" if first_hash[0] != "1" else "2") + first_hash[1:]  # same size: oxum holds
-    proof_file.write_text(text.replace(first_hash, edited))
+    lines[6] = lines[6].replace(first_hash.encode(), edited.encode())
+    write_proof_lines(pack_copy, lines)
     errors = bagit_errors(pack_copy)
-    assert any(isinstance(e, bagit.ChecksumMismatch) and e.path == relative for e in errors)
+    assert any(isinstance(e, bagit.ChecksumMismatch) and e.path == PROOFS for e in errors)
     found = failures(pack_copy)
-    assert any(f.check == "manifest" and f.path == relative for f in found)
-    assert any(f.check == "proof" and f.path == relative and "signed root" in f.message for f in found)
+    assert any(f.check == "manifest" and f.path == PROOFS for f in found)
     rebag(pack_copy)
-    assert [(f.check, f.path) for f in failures(pack_copy)] == [("proof", relative)]
+    [failure] = failures(pack_copy)
+    assert (failure.check, failure.path) == ("proof", f"{PROOFS} line 7")
+    assert f"record {proof['record_id']}: does not lead to the signed root" in failure.message
+    assert failure.line().startswith(f"FAIL [proof] {PROOFS} line 7: record {proof['record_id']}")
+
+
+def test_removed_proof_line_leaves_its_record_unproven(pack_copy: Path) -> None:
+    lines = proof_lines(pack_copy)
+    record_id = json.loads(lines.pop(3))["record_id"]
+    write_proof_lines(pack_copy, lines)
+    rebag(pack_copy)
+    found = failures(pack_copy)
+    assert [(f.check, f.path, f.message) for f in found] == [
+        ("proof", f"data/records/{record_id}.json", "has no inclusion proof in data/proofs/")
+    ]
+
+
+def test_duplicated_proof_line_is_named_where_it_repeats(pack_copy: Path) -> None:
+    lines = proof_lines(pack_copy)
+    record_id = json.loads(lines[2])["record_id"]
+    write_proof_lines(pack_copy, [*lines, lines[2]])
+    rebag(pack_copy)
+    found = failures(pack_copy)
+    assert [(f.check, f.path, f.message) for f in found] == [
+        ("proof", f"{PROOFS} line {len(lines) + 1}", f"proves record {record_id} a second time")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("garbage", "says"),
+    [
+        (b"not json at all\n", "not a readable inclusion proof"),
+        (b"\xff\xfe\n", "not a readable inclusion proof"),
+        (b"[" * 100_000 + b"\n", "not a readable inclusion proof"),
+        (b'{"schema": "social-archiver/inclusion-proof/1"}\n', "not in canonical form"),
+        (b'["a","list"]\n', "not a JSON object of exactly"),
+    ],
+)
+def test_garbage_proof_line_is_a_named_failure(pack_copy: Path, garbage: bytes, says: str) -> None:
+    lines = proof_lines(pack_copy)
+    record_id = json.loads(lines[4])["record_id"]
+    lines[4] = garbage
+    write_proof_lines(pack_copy, lines)
+    rebag(pack_copy)
+    found = {(f.check, f.path): f.message for f in failures(pack_copy)}
+    assert found.keys() == {
+        ("proof", f"{PROOFS} line 5"),
+        ("proof", f"data/records/{record_id}.json"),
+    }
+    assert says in found[("proof", f"{PROOFS} line 5")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("leaf_index", "3", "leaf_index is not a non-negative integer"),
+        ("leaf_index", True, "leaf_index is not a non-negative integer"),
+        ("tree_size", -1, "tree_size is not a non-negative integer"),
+        ("record_id", "AB" * 32, "record_id is not a lower-case hex SHA-256"),
+        ("audit_path", ["ab" * 31 + " a"], "audit_path is not a list of lower-case hex"),
+        ("audit_path", ["AB" * 32], "audit_path is not a list of lower-case hex"),
+        ("audit_path", [7], "audit_path is not a list of hex"),
+        ("audit_path", "ab" * 32, "audit_path is not a list of hex"),
+        ("schema", "social-archiver/inclusion-proof/2", "schema is"),
+        ("extra", 1, "not a JSON object of exactly"),
+    ],
+)
+def test_proof_line_with_wrong_types_is_a_named_failure(
+    pack_copy: Path, field: str, value: object, says: str
+) -> None:
+    lines = proof_lines(pack_copy)
+    proof = json.loads(lines[0])
+    proof[field] = value
+    lines[0] = canonical_bytes(proof) + b"\n"
+    write_proof_lines(pack_copy, lines)
+    rebag(pack_copy)
+    found = [f for f in failures(pack_copy) if f.path == f"{PROOFS} line 1"]
+    assert [f.check for f in found] == ["proof"] and says in found[0].message
+
+
+def test_proofs_file_without_its_last_newline(pack_copy: Path) -> None:
+    lines = proof_lines(pack_copy)
+    lines[-1] = lines[-1].rstrip(b"\n")
+    write_proof_lines(pack_copy, lines)
+    rebag(pack_copy)
+    found = failures(pack_copy)
+    assert [(f.path, f.message) for f in found] == [
+        (f"{PROOFS} line {len(lines)}", "the last line does not end with a newline")
+    ]
+
+
+def test_stray_file_among_the_proofs(pack_copy: Path) -> None:
+    """A per-record proof file (the old layout) is not a proofs file, even if valid."""
+    record_id = json.loads(proof_lines(pack_copy)[0])["record_id"]
+    stray = f"data/proofs/{record_id}.json"
+    (pack_copy / stray).write_bytes(proof_lines(pack_copy)[0].rstrip(b"\n"))
+    rebag(pack_copy)
+    found = failures(pack_copy)
+    assert [(f.check, f.path, f.message) for f in found] == [
+        ("proof", stray, "not a proofs file name (data/proofs/proofs-NNNNN.jsonl)")
+    ]
 
 
 def test_added_payload_file(pack_copy: Path) -> None:
@@ -133,13 +249,20 @@ def test_forged_tree_head(pack_copy: Path) -> None:
     found = failures(pack_copy)
     assert any(f.check == "tree-head" and "signature" in f.message for f in found)
     assert any(f.check == "tree-head" and f.path.endswith("signed-tree-head.json") for f in found)
-    assert sum(f.check == "proof" for f in found) == len(list((pack_copy / "data/proofs").iterdir()))
+    unreached = {
+        f.path
+        for f in found
+        if f.check == "proof" and "does not lead to the signed root" in f.message
+    }
+    assert unreached == {f"{PROOFS} line {n}" for n in range(1, len(proof_lines(pack_copy)) + 1)}
 
 
 def test_expected_key_id_is_enforced(pack_copy: Path) -> None:
     assert verify_pack(pack_copy, expect_key_id=verify_pack(pack_copy).key_id).ok
     report = verify_pack(pack_copy, expect_key_id="00" * 32)
-    assert [f.message for f in report.failures] == ["signed by a different key than the one expected"]
+    assert [f.message for f in report.failures] == [
+        "signed by a different key than the one expected"
+    ]
 
 
 def test_symlink_inside_the_pack_is_reported_not_followed(pack_copy: Path, tmp_path: Path) -> None:
