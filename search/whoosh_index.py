@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import dataclasses
 import gc
 import html
 import logging
@@ -32,6 +33,7 @@ from whoosh.writing import IndexWriter
 
 from search import query as q
 from search.documents import SearchDoc, aware_utc
+from search.generation import Generation, Summary, summary_key
 from search.index import (
     IndexUnavailableError,
     SearchHit,
@@ -90,9 +92,7 @@ class WhooshIndex(SearchIndex):
         self.lock = WriterLock(self.path.with_name(self.path.name + ".lock"))
         self.schema = build_schema()
         self._search_lock = threading.Lock()
-        self._searcher: Searcher | None = None
-        self._masks: dict[tuple[bool, bool], set[int]] = {}
-        self._directory: tuple[int, int] | None = None
+        self._generation: Generation | None = None
 
     # -- opening and locking ---------------------------------------------------------
 
@@ -302,25 +302,33 @@ class WhooshIndex(SearchIndex):
             return wq.And([wq.Every(), compiled])
         return compiled
 
-    @contextlib.contextmanager
-    def _searching(self) -> Iterator[Searcher | None]:
-        """A searcher kept between queries and refreshed when the index changed, so the
-        version/deletion masks below are computed once per index generation."""
+    def _current(self) -> Generation | None:
+        """The current generation (search/generation.py), replaced when the index
+        changed; the old searcher is closed once no thread is using it."""
         with self._search_lock:
             directory = _identity(self.path)  # a rebuild swaps in another directory
-            if self._searcher is not None and (directory != self._directory
-                                               or not self._searcher.up_to_date()):
-                self._searcher.close()
-                self._searcher, self._masks = None, {}
-            if self._searcher is None:
+            generation = self._generation
+            if generation is not None and not generation.is_current(directory):
+                generation.close()
+                generation = self._generation = None
+            if generation is None:
                 ix = self._open()
-                if ix is None:
-                    yield None
-                    return
-                self._searcher, self._directory = ix.searcher(), directory
-            yield self._searcher
+                if ix is not None:
+                    generation = self._generation = Generation(ix.searcher(), directory)
+            return generation
 
-    def _mask(self, searcher: Searcher, latest_only: bool, include_deleted: bool
+    @contextlib.contextmanager
+    def _searching(self) -> Iterator[Generation | None]:
+        """The current generation with its searcher to this thread alone."""
+        generation = self._current()
+        if generation is None:
+            yield None
+            return
+        with generation.lock:
+            yield generation
+
+    @staticmethod
+    def _mask(generation: Generation, latest_only: bool, include_deleted: bool
               ) -> set[int] | None:
         """Document numbers to leave out: old versions and/or tombstones. A mask of
         the few excluded documents is much cheaper than intersecting every query
@@ -328,31 +336,33 @@ class WhooshIndex(SearchIndex):
         key = (latest_only, include_deleted)
         if key == (False, True):
             return None
-        if key not in self._masks:
+        if key not in generation.masks:
+            searcher = generation.searcher
             excluded: set[int] = set()
             if latest_only:
                 excluded.update(searcher.docs_for_query(wq.Term("latest", False)))
             if not include_deleted:
                 excluded.update(searcher.docs_for_query(wq.Term("deleted", True)))
-            self._masks[key] = excluded
-        return self._masks[key]
+            generation.masks[key] = excluded
+        return generation.masks[key]
 
     def count(self, query: str, *, latest_only: bool = True,
               include_deleted: bool = True) -> int:
+        request = SearchRequest(query, latest_only=latest_only, include_deleted=include_deleted)
         compiled = self.compile(query)
-        with self._searching() as searcher:
-            if searcher is None:
+        with self._searching() as generation:
+            if generation is None:
                 return 0
-            mask = self._mask(searcher, latest_only, include_deleted)
-            return len(searcher.search(compiled, limit=1, mask=mask))
+            return self._summary(generation, compiled, request, facets=False).total
 
     def matching_ids(self, query: str, *, latest_only: bool = False,
                      include_deleted: bool = True) -> set[str]:
         compiled = self.compile(query)
-        with self._searching() as searcher:
-            if searcher is None:
+        with self._searching() as generation:
+            if generation is None:
                 return set()
-            mask = self._mask(searcher, latest_only, include_deleted) or set()
+            mask = self._mask(generation, latest_only, include_deleted) or set()
+            searcher = generation.searcher
             # record_id is a sortable column: reading it avoids loading stored text.
             column = searcher.reader().column_reader("record_id")
             return {
@@ -362,41 +372,68 @@ class WhooshIndex(SearchIndex):
             }
 
     def search(self, request: SearchRequest) -> SearchPage:
+        """One page of results; the same request within one index generation is
+        answered from what the first one worked out (search/generation.py)."""
         started = time.perf_counter()
-        compiled = self.compile(request.query)
-        with self._searching() as searcher:
-            if searcher is None:
-                return SearchPage(request, 0, [], {}, time.perf_counter() - started)
-            # terms=False: with a mask, Whoosh's matched-terms collector miscounts the total.
-            # Snippets highlight the query's terms instead (expanded for * and ~).
-            kwargs: dict[str, Any] = {
-                "limit": request.page * request.page_size,
-                "mask": self._mask(searcher, request.latest_only, request.include_deleted),
-            }
-            if request.sort != "relevance":
-                newest_first = request.sort == "date"
-                kwargs["sortedby"] = [sorting.FieldFacet("created", reverse=newest_first),
-                                      sorting.FieldFacet("record_id")]
-            if request.facets:
-                kwargs["groupedby"] = _facets()
-                kwargs["maptype"] = sorting.Count
-            results = searcher.search(compiled, **kwargs)
-            total = len(results)  # exact: Whoosh recounts when it skipped blocks
-            results.formatter = MarkFormatter()
-            results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
-            start = (request.page - 1) * request.page_size
-            # With facets Whoosh collects every match: slice to the page, or each match
-            # would get a highlighted snippet.
-            page = results[start:start + request.page_size]
-            hits = [self._hit(hit, request.snippets) for hit in page]
-            facets = _facet_counts(results) if request.facets else {}
-        return SearchPage(request, total, hits, facets, time.perf_counter() - started)
+        compiled = self.compile(request.query)  # a syntax error is raised every time
+        generation = self._current()
+        if generation is None:
+            return SearchPage(request, 0, [], {}, time.perf_counter() - started)
+        page = generation.pages.get(request)  # no wait behind another thread's query
+        if page is None:
+            with generation.lock:
+                page = generation.pages.get(request) or self._page(generation, compiled, request)
+                generation.pages.put(request, page)
+        return dataclasses.replace(  # a copy: callers may change what they are given
+            page, hits=list(page.hits), facets={k: dict(v) for k, v in page.facets.items()},
+            seconds=time.perf_counter() - started)
+
+    def _page(self, generation: Generation, compiled: wq.Query,
+              request: SearchRequest) -> SearchPage:
+        # terms=False: with a mask, Whoosh's matched-terms collector miscounts the total.
+        # Snippets highlight the query's terms instead (expanded for * and ~).
+        kwargs: dict[str, Any] = {
+            "limit": request.page * request.page_size,
+            "mask": self._mask(generation, request.latest_only, request.include_deleted),
+        }
+        if request.sort != "relevance":
+            newest_first = request.sort == "date"
+            kwargs["sortedby"] = [sorting.FieldFacet("created", reverse=newest_first),
+                                  sorting.FieldFacet("record_id")]
+        results = generation.searcher.search(compiled, **kwargs)
+        summary = self._summary(generation, compiled, request, request.facets, results)
+        results.formatter = MarkFormatter()
+        results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
+        start = (request.page - 1) * request.page_size
+        hits = [self._hit(hit, request.snippets)
+                for hit in results[start:start + request.page_size]]
+        return SearchPage(request, summary.total, hits, summary.facets or {})
+
+    def _summary(self, generation: Generation, compiled: wq.Query, request: SearchRequest,
+                 facets: bool, results: Any = None) -> Summary:
+        """The query's exact total (and facet counts if asked), worked out once per
+        generation: both visit every match, whichever page is shown."""
+        key = summary_key(request)
+        summary = generation.summaries.get(key)
+        if summary is not None and (summary.facets is not None or not facets):
+            return summary
+        mask = self._mask(generation, request.latest_only, request.include_deleted)
+        if facets:
+            counted = generation.searcher.search(compiled, limit=1, mask=mask,
+                                                 groupedby=_facets(), maptype=sorting.Count)
+            summary = Summary(len(counted), _facet_counts(counted))
+        elif results is not None:
+            summary = Summary(len(results))  # exact: Whoosh recounts when it skipped blocks
+        else:
+            summary = Summary(len(generation.searcher.search(compiled, limit=1, mask=mask)))
+        generation.summaries.put(key, summary)
+        return summary
 
     def close(self) -> None:
         with self._search_lock:
-            if self._searcher is not None:
-                self._searcher.close()
-            self._searcher, self._masks = None, {}
+            if self._generation is not None:
+                self._generation.close()
+            self._generation = None
 
     @staticmethod
     def _hit(hit: Any, snippets: bool) -> SearchHit:
@@ -607,25 +644,44 @@ def _capped(terms: Iterator[bytes], query: str, pos: int, field: str) -> Iterato
         yield term
 
 
-class CappedPrefix(wq.Prefix):
+class ExpandedOnce(wq.MultiTerm):
+    """A pattern expanded once per index reader. Highlighting asks for the query's
+    terms again for every hit, and Whoosh walks the lexicon each time: 20 snippets
+    of a fuzzy query cost seconds. Compiled queries live for one search, so the
+    memo never outlives the readers it was made with."""
+
+    def _btexts(self, ixreader: Any) -> Iterator[bytes]:
+        memo: dict[int, tuple[Any, list[bytes]]] = self.__dict__.setdefault("_expansions", {})
+        found = memo.get(id(ixreader))
+        if found is None or found[0] is not ixreader:
+            found = memo[id(ixreader)] = (ixreader, list(self._expand(ixreader)))
+        return iter(found[1])
+
+    def _expand(self, ixreader: Any) -> Iterator[bytes]:
+        raise NotImplementedError
+
+
+class CappedPrefix(ExpandedOnce, wq.Prefix):
     def __init__(self, fieldname: str, text: str, *, query: str = "", pos: int = 0) -> None:
         super().__init__(fieldname, text)
         self.query_text, self.pos = query, pos
 
-    def _btexts(self, ixreader: Any) -> Iterator[bytes]:
-        return _capped(super()._btexts(ixreader), self.query_text, self.pos, self.fieldname)
+    def _expand(self, ixreader: Any) -> Iterator[bytes]:
+        return _capped(wq.Prefix._btexts(self, ixreader), self.query_text, self.pos,
+                       self.fieldname)
 
 
-class CappedWildcard(wq.Wildcard):
+class CappedWildcard(ExpandedOnce, wq.Wildcard):
     def __init__(self, fieldname: str, text: str, *, query: str = "", pos: int = 0) -> None:
         super().__init__(fieldname, text)
         self.query_text, self.pos = query, pos
 
-    def _btexts(self, ixreader: Any) -> Iterator[bytes]:
-        return _capped(super()._btexts(ixreader), self.query_text, self.pos, self.fieldname)
+    def _expand(self, ixreader: Any) -> Iterator[bytes]:
+        return _capped(wq.Wildcard._btexts(self, ixreader), self.query_text, self.pos,
+                       self.fieldname)
 
 
-class FuzzyTerms(wq.MultiTerm):
+class FuzzyTerms(ExpandedOnce):
     """Terms within `maxdist` Levenshtein edits of `text`, the first `prefix`
     characters equal. Whoosh's FuzzyTerm builds a Levenshtein automaton per segment
     in pure Python (over a second per query on a few segments); filtering the
@@ -651,7 +707,7 @@ class FuzzyTerms(wq.MultiTerm):
     def __hash__(self) -> int:
         return hash((self.fieldname, self.text, self.maxdist, self.prefixlength, self.boost))
 
-    def _btexts(self, ixreader: Any) -> Iterator[bytes]:
+    def _expand(self, ixreader: Any) -> Iterator[bytes]:
         field = ixreader.schema[self.fieldname]
         head, tail = self.text[: self.prefixlength], self.text[self.prefixlength:]
         shortest, longest = len(self.text) - self.maxdist, len(self.text) + self.maxdist

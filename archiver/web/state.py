@@ -17,7 +17,6 @@ from flask import current_app, g
 from archiver.archive import Archive
 from archiver.search_service import SearchService
 from archiver.users import LoginLimits, User, UserService
-from archiver.web.facets import FacetCache
 
 SECRET_ENV = "ARCHIVER_WEB_SECRET_KEY"
 SECRET_FILE = "web-session-key"
@@ -66,7 +65,6 @@ class WebState:
         self._leaves_lock = threading.Lock()
         self._leaves: tuple[int, list[bytes]] | None = None
         self.exports: Any = None  # the export runner (archiver/web/views/exports.py attaches it)
-        self.facets = FacetCache()
 
     def acting_as(self, user: User) -> Archive:
         """The archive as this user: the same engine, store, clock and index, with the

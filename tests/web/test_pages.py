@@ -328,13 +328,18 @@ def test_admin_adds_and_disables_users(client_as, sandbox: Sandbox) -> None:  # 
     ("*", True, True), ("*", False, True), ("workshop OR savings", False, False),
     ("account:@harbourcu@sandbox.local", True, False),
 ])
-def test_page_facets_are_the_search_services_facets(app: Flask, sandbox: Sandbox, query: str,
-                                                    latest_only: bool,
-                                                    include_deleted: bool) -> None:
+def test_page_facets_and_hits_are_the_search_services(client_as, sandbox: Sandbox, query: str,  # noqa: ANN001
+                                                      latest_only: bool,
+                                                      include_deleted: bool) -> None:
     service = sandbox.archive.search
-    request = service.request(query, latest_only=latest_only, include_deleted=include_deleted,
-                              facets=True)
-    expected = service.index.search(request).facets
-    cache = app.extensions["archiver"].facets
-    assert cache.counts(service.index, request) == expected
-    assert cache.counts(service.index, request) == expected  # and from the cache
+    expected = service.index.search(service.request(
+        query, latest_only=latest_only, include_deleted=include_deleted, facets=True,
+        page_size=5))
+    client, _ = client_as("auditor")
+    args = {"q": query, "facets": "1", "page_size": "5",
+            "all_versions": "" if latest_only else "1",
+            "exclude_deleted": "" if include_deleted else "1"}
+    for _ in range(2):  # the second answer comes from the index generation's memory
+        got = client.get("/api/v1/search", query_string=args).get_json()
+        assert got["facets"] == expected.facets and got["total"] == expected.total
+        assert [h["record_id"] for h in got["hits"]] == [h.record_id for h in expected.hits]

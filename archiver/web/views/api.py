@@ -76,7 +76,6 @@ def search() -> ResponseReturnValue:
         raise UsageError("q is required (the query language of docs/search.md; '*' for all)")
     service = acting_archive().search
     result = service.search(service.request(params.query() or "*", **params.options()))
-    result.hits = result.hits[: params.page_size]  # see records.search: facets overrun a page
     return jsonify({**result.as_json(), "index_lag": service.lag()})
 
 

@@ -39,12 +39,7 @@ def search() -> ResponseReturnValue:
     if error is None and not params.empty:
         service = archive.search
         try:
-            # Facets come apart from the page's hits (archiver/web/facets.py says why).
-            wanted = service.request(params.query() or "*", **{**params.options(),
-                                                                "facets": False})
-            result = service.search(wanted)
-            if params.facets:
-                result.facets = state().facets.counts(service.index, wanted)
+            result = service.search(service.request(params.query() or "*", **params.options()))
         except UsageError as exc:
             error = str(exc)
         lag = service.lag()

@@ -1,0 +1,114 @@
+"""What a searcher works out once per index generation (search/generation.py): a
+repeated search is answered without running the query again, gives the same
+answer, and a commit (new records, a hold) makes the next search see it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from whoosh.searching import Searcher
+
+from search.generation import Recent
+from search.index import SearchRequest
+from search.whoosh_index import FuzzyTerms, WhooshIndex
+from tests.search.test_index import doc
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[WhooshIndex]:
+    opened = WhooshIndex(tmp_path / "index")
+    opened.add([doc(f"r{n:02d}", "loan offer" if n % 3 else "mortgage loan",
+                    account=f"@a{n % 2}@x.test") for n in range(30)])
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def whoosh_searches(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every query Whoosh runs, with its arguments."""
+    calls: list[dict[str, Any]] = []
+    original = Searcher.search
+
+    def counted(self: Searcher, query: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return original(self, query, **kwargs)
+
+    monkeypatch.setattr(Searcher, "search", counted)
+    return calls
+
+
+def test_a_repeated_search_runs_no_query_and_gives_the_same_page(
+    index: WhooshIndex, whoosh_searches: list[dict[str, Any]]
+) -> None:
+    request = SearchRequest("loan", facets=True, page_size=7, page=2)
+    first = index.search(request)
+    ran = len(whoosh_searches)
+    assert ran >= 1
+    again = index.search(request)
+    assert len(whoosh_searches) == ran
+    assert (again.total, again.hits, again.facets) == (first.total, first.hits, first.facets)
+    assert first.total == 30 and [h.record_id for h in first.hits] == [
+        h.record_id for h in index.search(SearchRequest("loan", page_size=30)).hits
+    ][7:14]
+
+
+def test_paging_reuses_the_total_and_facets_of_the_query(
+    index: WhooshIndex, whoosh_searches: list[dict[str, Any]]
+) -> None:
+    first = index.search(SearchRequest("loan", facets=True, page_size=10))
+    whoosh_searches.clear()
+    second = index.search(SearchRequest("loan", facets=True, page_size=10, page=2))
+    assert [call.get("groupedby") for call in whoosh_searches] == [None]  # hits only
+    assert second.total == first.total == 30
+    assert second.facets == first.facets
+    assert first.facets["account"] == {"@a0@x.test": 15, "@a1@x.test": 15}
+
+
+def test_a_commit_makes_the_next_search_see_the_change(index: WhooshIndex) -> None:
+    request = SearchRequest("mortgage", facets=True)
+    assert index.search(request).total == 10
+    assert index.count("mortgage") == 10
+    index.add([doc("new", "mortgage rates")])
+    page = index.search(request)
+    assert page.total == 11 and "new" in {h.record_id for h in page.hits}
+    assert index.count("mortgage") == 11
+    index.add([doc("new", "mortgage rates", holds=("matter-7",))])
+    assert index.search(SearchRequest("holds:matter-7")).total == 1
+
+
+def test_changing_a_returned_page_does_not_change_the_next_answer(index: WhooshIndex) -> None:
+    request = SearchRequest("loan", facets=True)
+    page = index.search(request)
+    page.hits.clear()
+    page.facets["account"]["@a0@x.test"] = 0
+    again = index.search(request)
+    assert len(again.hits) == 20 and again.facets["account"]["@a0@x.test"] == 15
+
+
+def test_a_fuzzy_query_is_expanded_once_for_all_its_snippets(
+    index: WhooshIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expansions: list[str] = []
+    original = FuzzyTerms._expand
+
+    def counted(self: FuzzyTerms, ixreader: Any) -> Iterator[bytes]:
+        expansions.append(self.text)
+        return original(self, ixreader)
+
+    monkeypatch.setattr(FuzzyTerms, "_expand", counted)
+    page = index.search(SearchRequest("morgage~1"))
+    assert page.total == 10 and all("<mark>mortgage</mark>" in h.snippet for h in page.hits)
+    readers = len(expansions)
+    assert 1 <= readers <= 3  # matching and highlighting, not once per hit
+
+
+def test_recent_forgets_the_least_recently_used_first() -> None:
+    recent: Recent[str, int] = Recent(2)
+    recent.put("a", 1)
+    recent.put("b", 2)
+    assert recent.get("a") == 1
+    recent.put("c", 3)
+    assert (recent.get("a"), recent.get("b"), recent.get("c")) == (1, None, 3)
