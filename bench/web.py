@@ -1,14 +1,16 @@
-"""Web app benchmark: search page latency with concurrent users against a real
-multi-threaded WSGI server on 127.0.0.1. Prints figures; asserts nothing timed.
+"""Web app benchmark: search page latency with concurrent users against the real
+`archiver serve` (its own process, as in production) on 127.0.0.1. Prints
+figures; asserts nothing timed.
 
 Target (web app issue): search page p95 <= 300 ms with 20 concurrent users on a
 100,000-record archive.
 
 It builds (or reuses, with --dir) an archive of N synthetic posts whose words
 follow a Zipf distribution (a few very common words, a long tail), indexes them,
-adds an officer, serves the app (werkzeug's threaded server, or waitress if
-installed and asked for), signs in one session per user thread and has each
-thread fetch search pages (the page a person sees: facets on, 20 hits, snippets,
+adds an officer, starts `archiver serve` in a child process (werkzeug's
+threaded server, or waitress if installed and asked for: the clients here must
+not share the server's interpreter lock), signs in one session per user thread
+and has each thread fetch search pages (the page a person sees: facets on, 20 hits, snippets,
 the audit event) back to back, with queries drawn from a mix of common and
 selective ones. Also times single-user search, record pages and the JSON API.
 
@@ -21,25 +23,24 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import requests
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from archiver.archive import Archive
 from archiver.item import CaptureContext, CapturedItem
 from archiver.setup import initialise
 from archiver.users import UserService
-from archiver.web.app import create_app
-from archiver.web.state import WebConfig
 from bench.common import machine_line
 from bench.search import vocabulary
 from config.settings import Settings
@@ -108,20 +109,28 @@ def build(root: Path, count: int) -> Archive:
     return archive
 
 
-def serve(app: Any, server_name: str, threads: int) -> tuple[str, Any]:
-    if server_name == "waitress":
-        from waitress.server import create_server
-
-        server = create_server(app, host="127.0.0.1", port=0, threads=threads)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        return f"http://127.0.0.1:{server.effective_port}", server.close
-    from werkzeug.serving import make_server
-
-    wsgi = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=wsgi.serve_forever, daemon=True)
-    thread.start()
-    return f"http://127.0.0.1:{wsgi.server_port}", wsgi.shutdown
+def serve(root: Path, server_name: str, threads: int) -> tuple[str, subprocess.Popen[bytes]]:
+    """`archiver serve` on a free loopback port, in its own process."""
+    config = root / "archiver.toml"
+    config.write_text(f'[archive]\ndir = "{root / "archive"}"\n', encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "archiver.cli", "--config", str(config), "serve",
+         "--port", str(port), "--insecure-cookies", "--server", server_name,
+         "--threads", str(threads)],
+        stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"{base}/login", timeout=5)
+            return base, server
+        except requests.ConnectionError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("archiver serve did not start") from None
+            time.sleep(0.2)
 
 
 def signed_in(base: str) -> requests.Session:
@@ -197,12 +206,6 @@ def concurrent(base: str, users: int, per_user: int, seed: int = 1) -> tuple[lis
     return times, elapsed, by_query
 
 
-def quiet_server_log() -> None:
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
@@ -215,11 +218,8 @@ def main() -> None:
     root = args.dir or Path(tempfile.mkdtemp(prefix="archiver-bench-web-"))
     root.mkdir(parents=True, exist_ok=True)
     print(machine_line())
-    quiet_server_log()
-    archive = build(root, args.records)
-    app = create_app(archive, WebConfig(secure_cookies=False,
-                                        password_hasher=PasswordHasher()))
-    base, stop = serve(app, args.server, args.threads)
+    build(root, args.records).close()
+    base, server = serve(root, args.server, args.threads)
     how = f"{args.threads} threads" if args.server == "waitress" else "threaded"
     print(f"serving {args.records:,} records at {base} ({args.server}, {how})")
     try:
@@ -240,9 +240,8 @@ def main() -> None:
                 print(f"  {query!r}: mean {statistics.mean(took) * 1000:.0f} ms over {len(took)}")
         print("target: search page p95 <= 300 ms with 20 concurrent users at 100,000 records")
     finally:
-        stop()
-        app.extensions["archiver"].exports.close()
-        archive.close()
+        server.terminate()
+        server.wait(30)
     if not args.dir:
         print(f"(archive left in {root}; remove it, or pass --dir to reuse it)")
 

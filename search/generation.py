@@ -1,8 +1,9 @@
 """What a Whoosh searcher works out once per index generation.
 
 An index generation is one set of committed segments: while it is current, a
-query gives the same matches, the same exact total, the same facet counts and
-the same pages every time, so they are kept rather than recomputed (like a
+query gives the same matches, the same exact total, the same facet counts, the
+same ranking and the same pages every time, so they are kept rather than
+recomputed (like a
 search engine's request cache, dropped on refresh). A compliance officer pages
 through one query, comes back to it, and colleagues on a matter run the same
 ones. Anything that changes what a search returns (new records, a hold, a
@@ -19,12 +20,14 @@ from typing import Any, Generic, TypeVar
 
 from whoosh.searching import Searcher
 
+from search.facet_counts import Codes, FacetColumns, flag_sets
 from search.index import SearchPage, SearchRequest
 
 Key = TypeVar("Key")
 Value = TypeVar("Value")
 MAX_PAGES = 512
 MAX_SUMMARIES = 512
+RANK_DEPTH = 100  # results ranked this deep serve the first five pages of 20
 
 
 class Recent(Generic[Key, Value]):
@@ -60,6 +63,7 @@ class Summary:
 
 
 SummaryKey = tuple[str, bool, bool]  # query, latest_only, include_deleted
+RankKey = tuple[str, bool, bool, str]  # ... and the sort order
 
 
 @dataclass
@@ -73,7 +77,18 @@ class Generation:
     summaries: Recent[SummaryKey, Summary] = field(
         default_factory=lambda: Recent(MAX_SUMMARIES)
     )
+    ranked: Recent[RankKey, tuple[int, Any]] = field(  # (limit, Whoosh results)
+        default_factory=lambda: Recent(MAX_SUMMARIES)
+    )
     pages: Recent[SearchRequest, SearchPage] = field(default_factory=lambda: Recent(MAX_PAGES))
+
+    facet_inputs: tuple[Codes, dict[str, frozenset[int]]] | None = None
+
+    def facets_from(self, columns: FacetColumns) -> tuple[Codes, dict[str, frozenset[int]]]:
+        """The column codes and flag sets facet counts need (hold `lock`)."""
+        if self.facet_inputs is None:
+            self.facet_inputs = (columns.codes(self.searcher.reader()), flag_sets(self.searcher))
+        return self.facet_inputs
 
     def is_current(self, directory: Any) -> bool:
         return directory == self.directory and self.searcher.up_to_date()
@@ -85,3 +100,7 @@ class Generation:
 
 def summary_key(request: SearchRequest) -> SummaryKey:
     return (request.query, request.latest_only, request.include_deleted)
+
+
+def rank_key(request: SearchRequest) -> RankKey:
+    return (*summary_key(request), request.sort)

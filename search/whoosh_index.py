@@ -33,7 +33,8 @@ from whoosh.writing import IndexWriter
 
 from search import query as q
 from search.documents import SearchDoc, aware_utc
-from search.generation import Generation, Summary, summary_key
+from search.facet_counts import FacetColumns
+from search.generation import RANK_DEPTH, Generation, Summary, rank_key, summary_key
 from search.index import (
     IndexUnavailableError,
     SearchHit,
@@ -93,6 +94,7 @@ class WhooshIndex(SearchIndex):
         self.schema = build_schema()
         self._search_lock = threading.Lock()
         self._generation: Generation | None = None
+        self._facet_columns = FacetColumns()
 
     # -- opening and locking ---------------------------------------------------------
 
@@ -390,10 +392,28 @@ class WhooshIndex(SearchIndex):
 
     def _page(self, generation: Generation, compiled: wq.Query,
               request: SearchRequest) -> SearchPage:
-        # terms=False: with a mask, Whoosh's matched-terms collector miscounts the total.
+        summary = self._summary(generation, compiled, request, request.facets)
+        start = (request.page - 1) * request.page_size
+        results = self._ranked(generation, compiled, request, start + request.page_size)
+        hits = [self._hit(hit, request.snippets)
+                for hit in results[start:start + request.page_size]]
+        return SearchPage(request, summary.total, hits, summary.facets or {})
+
+    def _ranked(self, generation: Generation, compiled: wq.Query, request: SearchRequest,
+                needed: int) -> Any:
+        """Whoosh results ranked at least `needed` deep, kept per generation at least
+        RANK_DEPTH deep so that the next pages of a query need no second scoring pass."""
+        key = rank_key(request)
+        found = generation.ranked.get(key)
+        if found is not None:
+            limit, results = found
+            if needed <= limit or len(results.top_n) < limit:  # deep enough, or all of it
+                return results
+        # terms=False: with a mask, Whoosh's matched-terms collector miscounts.
         # Snippets highlight the query's terms instead (expanded for * and ~).
+        limit = max(needed, RANK_DEPTH)
         kwargs: dict[str, Any] = {
-            "limit": request.page * request.page_size,
+            "limit": limit,
             "mask": self._mask(generation, request.latest_only, request.include_deleted),
         }
         if request.sort != "relevance":
@@ -401,16 +421,13 @@ class WhooshIndex(SearchIndex):
             kwargs["sortedby"] = [sorting.FieldFacet("created", reverse=newest_first),
                                   sorting.FieldFacet("record_id")]
         results = generation.searcher.search(compiled, **kwargs)
-        summary = self._summary(generation, compiled, request, request.facets, results)
         results.formatter = MarkFormatter()
         results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
-        start = (request.page - 1) * request.page_size
-        hits = [self._hit(hit, request.snippets)
-                for hit in results[start:start + request.page_size]]
-        return SearchPage(request, summary.total, hits, summary.facets or {})
+        generation.ranked.put(key, (limit, results))
+        return results
 
     def _summary(self, generation: Generation, compiled: wq.Query, request: SearchRequest,
-                 facets: bool, results: Any = None) -> Summary:
+                 facets: bool) -> Summary:
         """The query's exact total (and facet counts if asked), worked out once per
         generation: both visit every match, whichever page is shown."""
         key = summary_key(request)
@@ -418,14 +435,13 @@ class WhooshIndex(SearchIndex):
         if summary is not None and (summary.facets is not None or not facets):
             return summary
         mask = self._mask(generation, request.latest_only, request.include_deleted)
+        docs = [d for d in generation.searcher.docs_for_query(compiled)
+                if not mask or d not in mask]
+        counts = None
         if facets:
-            counted = generation.searcher.search(compiled, limit=1, mask=mask,
-                                                 groupedby=_facets(), maptype=sorting.Count)
-            summary = Summary(len(counted), _facet_counts(counted))
-        elif results is not None:
-            summary = Summary(len(results))  # exact: Whoosh recounts when it skipped blocks
-        else:
-            summary = Summary(len(generation.searcher.search(compiled, limit=1, mask=mask)))
+            codes, flags = generation.facets_from(self._facet_columns)
+            counts = self._facet_columns.counts(codes, flags, docs)
+        summary = Summary(len(docs), counts)
         generation.summaries.put(key, summary)
         return summary
 
@@ -462,35 +478,6 @@ class WhooshIndex(SearchIndex):
 def _plain_snippet(text: str) -> str:
     cut = text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
     return html.escape(cut, quote=True)
-
-
-def _facets() -> dict[str, sorting.FacetType]:
-    def flag(name: str) -> sorting.QueryFacet:
-        return sorting.QueryFacet({"true": wq.Term(name, True), "false": wq.Term(name, False)})
-
-    return {
-        "platform": sorting.FieldFacet("platform"),
-        "account": sorting.FieldFacet("account"),
-        "kind": sorting.FieldFacet("kind"),
-        "month": sorting.FieldFacet("month"),
-        "edited": flag("edited"),
-        "deleted": flag("deleted"),
-    }
-
-
-def _facet_counts(results: Any) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for name in _facets():
-        groups = results.groups(name)
-        named = {(_facet_key(key) or "(none)"): int(n) for key, n in groups.items()}
-        counts[name] = dict(sorted(named.items(), key=lambda kv: (-kv[1], kv[0])))
-    return counts
-
-
-def _facet_key(key: Any) -> str:
-    if isinstance(key, bytes):
-        return key.decode("utf-8", "replace")
-    return "" if key is None else str(key)
 
 
 # -- compiling the query tree to Whoosh ---------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from whoosh.searching import Searcher
 
-from search.generation import Recent
+from search.generation import RANK_DEPTH, Recent
 from search.index import SearchRequest
 from search.whoosh_index import FuzzyTerms, WhooshIndex
 from tests.search.test_index import doc
@@ -24,6 +24,15 @@ def index(tmp_path: Path) -> Iterator[WhooshIndex]:
                     account=f"@a{n % 2}@x.test") for n in range(30)])
     yield opened
     opened.close()
+
+
+def fresh_ids(index: WhooshIndex, request: SearchRequest) -> list[str]:
+    """The answer of another WhooshIndex on the same directory: nothing remembered."""
+    other = WhooshIndex(index.path)
+    try:
+        return [h.record_id for h in other.search(request).hits]
+    finally:
+        other.close()
 
 
 @pytest.fixture
@@ -50,21 +59,40 @@ def test_a_repeated_search_runs_no_query_and_gives_the_same_page(
     again = index.search(request)
     assert len(whoosh_searches) == ran
     assert (again.total, again.hits, again.facets) == (first.total, first.hits, first.facets)
-    assert first.total == 30 and [h.record_id for h in first.hits] == [
-        h.record_id for h in index.search(SearchRequest("loan", page_size=30)).hits
-    ][7:14]
+    assert first.total == 30
+    assert [h.record_id for h in first.hits] == fresh_ids(index, SearchRequest(
+        "loan", page_size=30))[7:14]
 
 
-def test_paging_reuses_the_total_and_facets_of_the_query(
+def test_paging_reuses_the_total_facets_and_ranking_of_the_query(
     index: WhooshIndex, whoosh_searches: list[dict[str, Any]]
 ) -> None:
-    first = index.search(SearchRequest("loan", facets=True, page_size=10))
+    first = index.search(SearchRequest("loan", facets=True, page_size=4))
+    assert [call["limit"] for call in whoosh_searches] == [RANK_DEPTH]
     whoosh_searches.clear()
-    second = index.search(SearchRequest("loan", facets=True, page_size=10, page=2))
-    assert [call.get("groupedby") for call in whoosh_searches] == [None]  # hits only
-    assert second.total == first.total == 30
-    assert second.facets == first.facets
+    pages = [index.search(SearchRequest("loan", facets=True, page_size=4, page=n))
+             for n in range(2, 9)]
+    assert whoosh_searches == []  # 30 matches, all ranked by the first search
+    assert all(p.total == first.total == 30 and p.facets == first.facets for p in pages)
     assert first.facets["account"] == {"@a0@x.test": 15, "@a1@x.test": 15}
+    shown = [h.record_id for p in [first, *pages] for h in p.hits]
+    assert len(shown) == len(set(shown)) == 30
+    assert shown == fresh_ids(index, SearchRequest("loan", page_size=30))
+
+
+def test_a_page_beyond_the_ranked_depth_ranks_deeper(
+    tmp_path: Path, whoosh_searches: list[dict[str, Any]]
+) -> None:
+    index = WhooshIndex(tmp_path / "deep")
+    index.add([doc(f"d{n:03d}", "loan") for n in range(RANK_DEPTH + 30)])
+    index.search(SearchRequest("loan", page_size=20))
+    deep = index.search(SearchRequest("loan", page_size=20, page=6))
+    assert [call["limit"] for call in whoosh_searches] == [RANK_DEPTH, 120]
+    assert len(deep.hits) == 20 and deep.total == RANK_DEPTH + 30
+    whoosh_searches.clear()
+    index.search(SearchRequest("loan", page_size=20, page=5))
+    assert whoosh_searches == []
+    index.close()
 
 
 def test_a_commit_makes_the_next_search_see_the_change(index: WhooshIndex) -> None:
