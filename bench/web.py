@@ -10,12 +10,14 @@ follow a Zipf distribution (a few very common words, a long tail), indexes them,
 adds an officer, starts `archiver serve` in a child process (werkzeug's
 threaded server, or waitress if installed and asked for: the clients here must
 not share the server's interpreter lock), signs in one session per user thread
-and has each thread fetch search pages (the page a person sees: facets on, 20 hits, snippets,
-the audit event) back to back, with queries drawn from a mix of common and
-selective ones. Also times single-user search, record pages and the JSON API.
+and has each thread fetch search pages (the page a person sees: facets on, 20
+hits, snippets, the audit event), with queries drawn from a mix of common and
+selective ones: back to back (a stress test: every user always waiting), or
+with --think, pausing to read each page as a person does. Also times
+single-user search, record pages and the JSON API.
 
-Run: python -m bench.web --records 20000                     (quick)
-     python -m bench.web --records 100000 --dir /tmp/web100k  (the figure; reusable)
+Run: python -m bench.web --records 20000                                (quick)
+     python -m bench.web --records 100000 --dir /tmp/web100k --think 2-8  (the figure)
 """
 
 from __future__ import annotations
@@ -168,8 +170,10 @@ def sequential(session: requests.Session, urls: list[str]) -> list[float]:
     return times
 
 
-def concurrent(base: str, users: int, per_user: int, seed: int = 1) -> tuple[list[float], float,
-                                                                            dict[str, list[float]]]:
+def concurrent(base: str, users: int, per_user: int, think: tuple[float, float] = (0.0, 0.0),
+               seed: int = 1) -> tuple[list[float], float, dict[str, list[float]]]:
+    """Each user fetches `per_user` search pages, pausing a random `think` seconds
+    (low, high) after each: the time a person reads the results."""
     sessions = [signed_in(base) for _ in range(users)]
     times: list[float] = []
     by_query: dict[str, list[float]] = {q: [] for q in QUERY_MIX}
@@ -193,6 +197,7 @@ def concurrent(base: str, users: int, per_user: int, seed: int = 1) -> tuple[lis
                     errors.append(f"{query}: {response.status_code}")
                 times.append(took)
                 by_query[query].append(took)
+            time.sleep(rng.uniform(*think))
 
     threads = [threading.Thread(target=user, args=(n,)) for n in range(users)]
     started = time.perf_counter()
@@ -206,11 +211,19 @@ def concurrent(base: str, users: int, per_user: int, seed: int = 1) -> tuple[lis
     return times, elapsed, by_query
 
 
+def think_range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition("-")
+    return float(low), float(high or low)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=20, help="concurrent users")
     parser.add_argument("--requests", type=int, default=15, help="search pages per user")
+    parser.add_argument("--think", type=think_range, default=(0.0, 0.0), metavar="LOW-HIGH",
+                        help="seconds each user reads a page before the next, e.g. 2-8 "
+                             "(default 0: back to back, a stress test)")
     parser.add_argument("--dir", type=Path, help="archive folder to build once and reuse")
     parser.add_argument("--server", choices=["werkzeug", "waitress"], default="werkzeug")
     parser.add_argument("--threads", type=int, default=32, help="waitress threads")
@@ -233,8 +246,10 @@ def main() -> None:
             f"{base}/api/v1/search?q={requests.utils.quote(q)}" for q in QUERY_MIX] * 3))
         ids = re.findall(r'/records/([0-9a-f]{64})"', one.get(f"{base}/search?q=loan").text)
         report("record page, 1 user", sequential(one, [f"{base}/records/{r}" for r in ids]))
-        times, elapsed, by_query = concurrent(base, args.users, args.requests)
-        report(f"search page, {args.users} concurrent users", times, elapsed)
+        times, elapsed, by_query = concurrent(base, args.users, args.requests, args.think)
+        pause = ("back to back" if args.think == (0.0, 0.0)
+                 else f"reading {args.think[0]:g}-{args.think[1]:g} s between pages")
+        report(f"search page, {args.users} concurrent users ({pause})", times, elapsed)
         for query, took in sorted(by_query.items(), key=lambda kv: -statistics.mean(kv[1] or [0])):
             if took:
                 print(f"  {query!r}: mean {statistics.mean(took) * 1000:.0f} ms over {len(took)}")
