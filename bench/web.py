@@ -32,7 +32,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -170,13 +171,42 @@ def sequential(session: requests.Session, urls: list[str]) -> list[float]:
     return times
 
 
+Pick = Callable[[random.Random], tuple[str, str]]  # -> (what to report it under, query)
+
+
+def from_mix(rng: random.Random) -> tuple[str, str]:
+    query = rng.choice(QUERY_MIX)
+    return query, query
+
+
+def fresh_query(rng: random.Random) -> tuple[str, str]:
+    """A query nobody asked before (most likely): every operator of the language
+    over the archive's own words, so each search is worked out from scratch."""
+    words = vocabulary()[:2000]
+    one, two = rng.choice(words), rng.choice(words)
+    month = f"{rng.randint(2021, 2024)}-{rng.randint(1, 12):02d}"
+    kinds = {
+        "word": one,
+        "AND": f"{one} AND {two}",
+        "OR": f"{one} OR {two}",
+        "phrase": f'"{one} {two}"',
+        "prefix": f"{one[:3]}*",
+        "fuzzy": f"{one}~1",
+        "date": f"{one} AND created:{month}",
+        "account": f"account:@acct{rng.randrange(50)}@bench.example AND {one}",
+    }
+    kind = rng.choice(sorted(kinds))
+    return kind, kinds[kind]
+
+
 def concurrent(base: str, users: int, per_user: int, think: tuple[float, float] = (0.0, 0.0),
-               seed: int = 1) -> tuple[list[float], float, dict[str, list[float]]]:
+               pick: Pick = from_mix, seed: int = 1,
+               ) -> tuple[list[float], float, dict[str, list[float]]]:
     """Each user fetches `per_user` search pages, pausing a random `think` seconds
     (low, high) after each: the time a person reads the results."""
     sessions = [signed_in(base) for _ in range(users)]
     times: list[float] = []
-    by_query: dict[str, list[float]] = {q: [] for q in QUERY_MIX}
+    by_query: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(users)
@@ -186,7 +216,7 @@ def concurrent(base: str, users: int, per_user: int, think: tuple[float, float] 
         session = sessions[number]
         barrier.wait()
         for _ in range(per_user):
-            query = rng.choice(QUERY_MIX)
+            label, query = pick(rng)
             page = rng.choice((1, 1, 1, 2, 3))
             started = time.perf_counter()
             response = session.get(f"{base}/search", params={"q": query, "page": str(page)},
@@ -196,7 +226,7 @@ def concurrent(base: str, users: int, per_user: int, think: tuple[float, float] 
                 if response.status_code != 200:
                     errors.append(f"{query}: {response.status_code}")
                 times.append(took)
-                by_query[query].append(took)
+                by_query[label].append(took)
             time.sleep(rng.uniform(*think))
 
     threads = [threading.Thread(target=user, args=(n,)) for n in range(users)]
@@ -224,6 +254,9 @@ def main() -> None:
     parser.add_argument("--think", type=think_range, default=(0.0, 0.0), metavar="LOW-HIGH",
                         help="seconds each user reads a page before the next, e.g. 2-8 "
                              "(default 0: back to back, a stress test)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="users ask queries nobody asked before (every operator, the "
+                             "archive's own words) instead of the fixed mix")
     parser.add_argument("--dir", type=Path, help="archive folder to build once and reuse")
     parser.add_argument("--server", choices=["werkzeug", "waitress"], default="werkzeug")
     parser.add_argument("--threads", type=int, default=32, help="waitress threads")
@@ -246,10 +279,12 @@ def main() -> None:
             f"{base}/api/v1/search?q={requests.utils.quote(q)}" for q in QUERY_MIX] * 3))
         ids = re.findall(r'/records/([0-9a-f]{64})"', one.get(f"{base}/search?q=loan").text)
         report("record page, 1 user", sequential(one, [f"{base}/records/{r}" for r in ids]))
-        times, elapsed, by_query = concurrent(base, args.users, args.requests, args.think)
+        pick, asked = ((fresh_query, "new queries") if args.fresh
+                       else (from_mix, f"the {len(QUERY_MIX)} queries above"))
+        times, elapsed, by_query = concurrent(base, args.users, args.requests, args.think, pick)
         pause = ("back to back" if args.think == (0.0, 0.0)
                  else f"reading {args.think[0]:g}-{args.think[1]:g} s between pages")
-        report(f"search page, {args.users} concurrent users ({pause})", times, elapsed)
+        report(f"search page, {args.users} concurrent users ({asked}, {pause})", times, elapsed)
         for query, took in sorted(by_query.items(), key=lambda kv: -statistics.mean(kv[1] or [0])):
             if took:
                 print(f"  {query!r}: mean {statistics.mean(took) * 1000:.0f} ms over {len(took)}")

@@ -17,10 +17,12 @@ import dataclasses
 import gc
 import html
 import logging
+import operator
 import os
 import shutil
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -625,47 +627,76 @@ def _capped(terms: Iterator[bytes], query: str, pos: int, field: str) -> Iterato
     and a silently truncated expansion would return a partial answer."""
     for count, term in enumerate(terms, 1):
         if count > MAX_EXPANSION:
-            raise QuerySyntaxError(
-                f"this pattern matches more than {MAX_EXPANSION:,} different {field} values; "
-                "make it narrower (fewer leading wildcards, more fixed characters)", query, pos)
+            raise _too_many(query, pos, field)
         yield term
 
 
+def _too_many(query: str, pos: int, field: str) -> QuerySyntaxError:
+    return QuerySyntaxError(
+        f"this pattern matches more than {MAX_EXPANSION:,} different {field} values; "
+        "make it narrower (fewer leading wildcards, more fixed characters)", query, pos)
+
+
+_EXPANSIONS: weakref.WeakKeyDictionary[Any, dict[str, list[bytes]]] = (
+    weakref.WeakKeyDictionary())
+_EXPANSIONS_LOCK = threading.Lock()
+MAX_EXPANSIONS_PER_READER = 1000
+
+
 class ExpandedOnce(wq.MultiTerm):
-    """A pattern expanded once per index reader. Highlighting asks for the query's
-    terms again for every hit, and Whoosh walks the lexicon each time: 20 snippets
-    of a fuzzy query cost seconds. Compiled queries live for one search, so the
-    memo never outlives the readers it was made with."""
+    """A pattern expanded once per index reader, for as long as the reader lives.
+    Highlighting asks for the query's terms again for every hit, and Whoosh
+    walks the lexicon each time (20 snippets of a fuzzy query cost seconds);
+    the query is also copied on its way to the matchers, so the memo is kept by
+    reader and pattern, not on the query object."""
 
     def _btexts(self, ixreader: Any) -> Iterator[bytes]:
-        memo: dict[int, tuple[Any, list[bytes]]] = self.__dict__.setdefault("_expansions", {})
-        found = memo.get(id(ixreader))
-        if found is None or found[0] is not ixreader:
-            found = memo[id(ixreader)] = (ixreader, list(self._expand(ixreader)))
-        return iter(found[1])
+        key = repr(self)
+        with _EXPANSIONS_LOCK:
+            known = _EXPANSIONS.setdefault(ixreader, {})
+            terms = known.get(key)
+        if terms is None:
+            leaves = ixreader.leaf_readers()
+            if len(leaves) > 1:  # a multi-segment lexicon is its segments' together
+                terms = sorted(set().union(*(self._btexts(leaf) for leaf, _ in leaves)))
+                self._refuse_if_too_many(len(terms))
+            else:
+                terms = list(self._expand(ixreader))
+            with _EXPANSIONS_LOCK:
+                if len(known) >= MAX_EXPANSIONS_PER_READER:
+                    known.clear()
+                known[key] = terms
+        return iter(terms)
 
     def _expand(self, ixreader: Any) -> Iterator[bytes]:
         raise NotImplementedError
 
+    def _refuse_if_too_many(self, count: int) -> None:
+        """Patterns with a cap on their expansion say so here."""
 
-class CappedPrefix(ExpandedOnce, wq.Prefix):
+
+class _CappedPattern(ExpandedOnce):
+    """A Whoosh pattern query (prefix, wildcard) refused when it expands too far."""
+
     def __init__(self, fieldname: str, text: str, *, query: str = "", pos: int = 0) -> None:
-        super().__init__(fieldname, text)
+        super().__init__(fieldname, text)  # type: ignore[call-arg]
         self.query_text, self.pos = query, pos
 
     def _expand(self, ixreader: Any) -> Iterator[bytes]:
-        return _capped(wq.Prefix._btexts(self, ixreader), self.query_text, self.pos,
-                       self.fieldname)
+        pattern_terms = super(ExpandedOnce, self)._btexts(ixreader)  # the Whoosh class's own
+        return _capped(pattern_terms, self.query_text, self.pos, self.fieldname)
+
+    def _refuse_if_too_many(self, count: int) -> None:
+        if count > MAX_EXPANSION:
+            raise _too_many(self.query_text, self.pos, self.fieldname)
 
 
-class CappedWildcard(ExpandedOnce, wq.Wildcard):
-    def __init__(self, fieldname: str, text: str, *, query: str = "", pos: int = 0) -> None:
-        super().__init__(fieldname, text)
-        self.query_text, self.pos = query, pos
+class CappedPrefix(_CappedPattern, wq.Prefix):
+    pass
 
-    def _expand(self, ixreader: Any) -> Iterator[bytes]:
-        return _capped(wq.Wildcard._btexts(self, ixreader), self.query_text, self.pos,
-                       self.fieldname)
+
+class CappedWildcard(_CappedPattern, wq.Wildcard):
+    pass
 
 
 class FuzzyTerms(ExpandedOnce):
@@ -709,6 +740,8 @@ def within(a: str, b: str, limit: int) -> bool:
     """Levenshtein distance(a, b) <= limit, giving up as soon as a row exceeds it."""
     if abs(len(a) - len(b)) > limit:
         return False
+    if limit == 1:  # `term~1`, the usual case: string operations instead of the table
+        return _one_edit_apart(a, b)
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
@@ -721,6 +754,16 @@ def within(a: str, b: str, limit: int) -> bool:
             return False
         previous = current
     return previous[-1] <= limit
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """At most one substitution, insertion or deletion turns a into b (their
+    lengths differ by one at most)."""
+    if len(a) == len(b):
+        return sum(map(operator.ne, a, b)) <= 1
+    shorter, longer = (a, b) if len(a) < len(b) else (b, a)
+    same = len(os.path.commonprefix((shorter, longer)))
+    return shorter[same:] == longer[same + 1:]
 
 
 # -- the atomic swap ----------------------------------------------------------------------

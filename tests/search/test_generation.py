@@ -140,3 +140,4 @@ def test_recent_forgets_the_least_recently_used_first() -> None:
     assert recent.get("a") == 1
     recent.put("c", 3)
     assert (recent.get("a"), recent.get("b"), recent.get("c")) == (1, None, 3)
+
