@@ -7,6 +7,8 @@ Parsing the platform's shapes is the connector's whole job.
 
 To add a platform: subclass Connector in your own package and register it under
 the entry-point group `archiver.connectors` (see tests/plugins/ for a minimal one).
+An API that takes the account's token as a bearer credential needs no client code:
+use `self.client`, and override `client_options` for the headers it requires.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class Connector(ABC):
     version: ClassVar[str]
     settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
     ephemeral: ClassVar[bool] = False  # content that vanishes (stories): capture often
+    _client: HttpClient | None = None  # see `client`
 
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         self.account = account
@@ -118,5 +121,31 @@ class Connector(ABC):
         state of each that still exists (so edits are seen). Default: unsupported."""
         return iter(())
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    # -- the account's HTTP client -----------------------------------------------------
+    def bearer_client(self, token: str, **options: Any) -> HttpClient:
+        """A client from the framework's factory that sends `token` as a bearer
+        credential, only to the API's host. The token is registered with the client's
+        scrubber as given, so no log, error or record it writes can hold it."""
+        client = self.context.make_client(
+            auth_headers={"Authorization": f"Bearer {token}"}, **options
+        )
+        client.scrubber.register(token)
+        return client
+
+    def client_options(self) -> dict[str, Any]:
+        """What a platform adds to `client` (its headers, user agent, ...)."""
+        return {}
+
+    @property
+    def client(self) -> HttpClient:
+        """The account's client with the token from `token_env`; built on first use, so
+        a missing token surfaces as FatalError from fetch, not from the constructor."""
+        if self._client is None:
+            self._client = self.bearer_client(self.settings.secret(), **self.client_options())
+        return self._client
+
+    def close(self) -> None:
         """Release clients; the framework calls it after every run."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -43,7 +43,7 @@ from connectors.base import (
     ConnectorSettings,
     CursorUpdate,
 )
-from connectors.http import CredentialsError, HttpClient, HttpResult, HttpStatusError
+from connectors.http import CredentialsError, HttpResult, HttpStatusError
 
 from . import normalise as bsky
 from .xrpc import CHAT_HEADERS, XrpcSession, xrpc_error
@@ -116,7 +116,6 @@ class BlueskyConnector(Connector):
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         super().__init__(account, context)
         self.handle = account.handle.lstrip("@")
-        self._client: HttpClient | None = None
         self._xrpc: XrpcSession | None = None
         self._seen: set[str] = set()
 
@@ -137,9 +136,7 @@ class BlueskyConnector(Connector):
         return self._xrpc
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
+        super().close()
         self._xrpc = None
 
     def _capture(self, result: HttpResult | None = None, url: str | None = None) -> CaptureContext:

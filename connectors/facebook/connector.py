@@ -26,9 +26,8 @@ from archiver.item import CapturedItem
 from connectors.base import ArchivedItem
 from connectors.http import HttpResult
 from connectors.meta_graph.connector import GraphConnector
-from connectors.meta_graph.graph import ObjectGone, Page
 from connectors.meta_graph.settings import GraphSettings
-from connectors.meta_graph.timeline import Output, unix_seconds, walk_newest_first
+from connectors.meta_graph.timeline import Output
 
 from .normalise import (
     COMMENT_FIELDS,
@@ -57,43 +56,28 @@ class FacebookPagesConnector(GraphConnector):
     dm_platform = "messenger"
     options: FacebookSettings
 
-    @property
-    def page_path(self) -> str:
+    def owner_path(self) -> str:
         return quote(self.options.page_id, safe="")
 
     # -- fetch ------------------------------------------------------------------------
     def fetch(self, cursor: Mapping[str, str]) -> Output:
-        yield from self.owned_walk(
-            walk_newest_first(
-                self.api,
-                f"/{self.page_path}/feed",
-                {"fields": FEED_FIELDS, "limit": self.options.page_limit},
-                FEED,
-                cursor,
-                lambda post: unix_seconds(post.get("created_time")),
-                self._feed_page,
-            )
-        )
+        yield from self.timeline("feed", FEED_FIELDS, FEED, cursor, "created_time")
         if self.options.capture_dms:
-            yield from self.owned_walk(self.conversations(self.page_path, cursor))
+            yield from self.owned_walk(self.conversations(self.owner_path(), cursor))
 
-    def _feed_page(self, page: Page) -> Iterator[CapturedItem]:
-        for post in reversed(page.objects):  # Graph lists newest first; archive oldest first
-            if not post.get("id"):
-                continue
-            yield self._post(post, page.result)
-            if self.options.capture_comments and _may_have_comments(post):
-                try:
-                    yield from self._comments(str(post["id"]))
-                except ObjectGone:
-                    continue  # deleted since it was listed: reconcile records the tombstone
-
-    def _post(self, post: Mapping[str, Any], result: HttpResult) -> CapturedItem:
+    def container(self, post: Mapping[str, Any], result: HttpResult) -> CapturedItem:
         return self.item(
             str(post["id"]), "post", post_content(post), post, result, post_attachments(post)
         )
 
-    def _comments(self, post_id: str, seen: set[str] | None = None) -> Iterator[CapturedItem]:
+    def may_have_comments(self, post: Mapping[str, Any]) -> bool:
+        """Read from the feed's inline comments summary."""
+        comments = post.get("comments")
+        summary = comments.get("summary") if isinstance(comments, Mapping) else None
+        total = summary.get("total_count") if isinstance(summary, Mapping) else None
+        return not isinstance(total, int) or total > 0
+
+    def comments(self, post_id: str, seen: set[str] | None = None) -> Iterator[CapturedItem]:
         params = {
             "filter": "stream",
             "order": "chronological",
@@ -125,9 +109,6 @@ class FacebookPagesConnector(GraphConnector):
         )
 
     # -- reconcile --------------------------------------------------------------------
-    def owner_path(self) -> str:
-        return self.page_path
-
     def current_container(self, archived: ArchivedItem, seen: set[str]) -> Iterator[CapturedItem]:
         result = self.api.object(archived.native_id, FEED_FIELDS)
         post = result.data
@@ -140,7 +121,7 @@ class FacebookPagesConnector(GraphConnector):
             post_attachments(post),
         )
         if self.options.capture_comments:
-            yield from self._comments(archived.native_id, seen)
+            yield from self.comments(archived.native_id, seen)
 
     def current_comment(self, archived: ArchivedItem) -> Iterator[CapturedItem]:
         result = self.api.object(archived.native_id, COMMENT_FIELDS)
@@ -151,11 +132,3 @@ class FacebookPagesConnector(GraphConnector):
         yield self._comment(
             comment, str(post_id) if post_id else None, result, str(parent) if parent else None
         )
-
-
-def _may_have_comments(post: Mapping[str, Any]) -> bool:
-    """Skip the comments request when the inline summary says there are none."""
-    comments = post.get("comments")
-    summary = comments.get("summary") if isinstance(comments, Mapping) else None
-    total = summary.get("total_count") if isinstance(summary, Mapping) else None
-    return not isinstance(total, int) or total > 0

@@ -28,9 +28,8 @@ from archiver.item import CapturedItem
 from connectors.base import ArchivedItem
 from connectors.http import HttpResult
 from connectors.meta_graph.connector import GraphConnector
-from connectors.meta_graph.graph import ObjectGone, Page
 from connectors.meta_graph.settings import GraphSettings
-from connectors.meta_graph.timeline import Output, graph_time, unix_seconds, walk_newest_first
+from connectors.meta_graph.timeline import Output, graph_time
 
 from .normalise import (
     COMMENT_FIELDS,
@@ -69,23 +68,12 @@ class InstagramConnector(GraphConnector):
     ephemeral = True  # Stories vanish after 24 hours: capture every 1-4 hours
     options: InstagramSettings
 
-    @property
-    def user_path(self) -> str:
+    def owner_path(self) -> str:
         return quote(self.options.ig_user_id, safe="")
 
     # -- fetch ------------------------------------------------------------------------
     def fetch(self, cursor: Mapping[str, str]) -> Output:
-        yield from self.owned_walk(
-            walk_newest_first(
-                self.api,
-                f"/{self.user_path}/media",
-                {"fields": MEDIA_FIELDS, "limit": self.options.page_limit},
-                MEDIA,
-                cursor,
-                lambda media: unix_seconds(media.get("timestamp")),
-                self._media_page,
-            )
-        )
+        yield from self.timeline("media", MEDIA_FIELDS, MEDIA, cursor, "timestamp")
         if self.options.capture_stories:
             yield from self.owned_walk(self._stories())
         if self.options.capture_dms and self.options.page_id:
@@ -95,28 +83,25 @@ class InstagramConnector(GraphConnector):
     def _stories(self) -> Iterator[CapturedItem]:
         """Every live Story (no cursor: the edge only ever holds the last 24 hours)."""
         params = {"fields": STORY_FIELDS, "limit": self.options.page_limit}
-        for page in self.api.pages(f"/{self.user_path}/stories", params):
+        for page in self.api.pages(f"/{self.owner_path()}/stories", params):
             for story in reversed(page.objects):
                 if story.get("id"):
                     yield self._media(story, page.result, media_kind(story, "story"))
 
-    def _media_page(self, page: Page) -> Iterator[CapturedItem]:
-        for media in reversed(page.objects):  # newest first from Graph; archive oldest first
-            if not media.get("id"):
-                continue
-            yield self._media(media, page.result, media_kind(media))
-            if self.options.capture_comments and _may_have_comments(media):
-                try:
-                    yield from self._comments(str(media["id"]))
-                except ObjectGone:
-                    continue  # deleted since it was listed: reconcile records the tombstone
+    def container(self, media: Mapping[str, Any], result: HttpResult) -> CapturedItem:
+        return self._media(media, result, media_kind(media))
 
     def _media(self, media: Mapping[str, Any], result: HttpResult, kind: str) -> CapturedItem:
         return self.item(
             str(media["id"]), kind, media_content(media), media, result, media_attachments(media)
         )
 
-    def _comments(self, media_id: str, seen: set[str] | None = None) -> Iterator[CapturedItem]:
+    def may_have_comments(self, media: Mapping[str, Any]) -> bool:
+        """Read from the media's comments_count."""
+        count = media.get("comments_count")
+        return not isinstance(count, int) or count > 0
+
+    def comments(self, media_id: str, seen: set[str] | None = None) -> Iterator[CapturedItem]:
         params = {"fields": LIST_COMMENT_FIELDS, "limit": self.options.page_limit}
         for page in self.api.pages(f"/{quote(media_id, safe='')}/comments", params):
             for comment in page.objects:
@@ -172,9 +157,6 @@ class InstagramConnector(GraphConnector):
         )
 
     # -- reconcile --------------------------------------------------------------------
-    def owner_path(self) -> str:
-        return self.user_path
-
     def needs_check(self, archived: ArchivedItem) -> bool:
         if archived.kind == "story":
             created = graph_time(archived.content.get("created_at"))
@@ -187,8 +169,8 @@ class InstagramConnector(GraphConnector):
         result = self.api.object(archived.native_id, STORY_FIELDS if story else MEDIA_FIELDS)
         media = result.data
         yield self._media(media, result, archived.kind)
-        if self.options.capture_comments and not story and _may_have_comments(media):
-            yield from self._comments(archived.native_id, seen)
+        if self.options.capture_comments and not story and self.may_have_comments(media):
+            yield from self.comments(archived.native_id, seen)
 
     def current_comment(self, archived: ArchivedItem) -> Iterator[CapturedItem]:
         result = self.api.object(archived.native_id, COMMENT_FIELDS)
@@ -201,8 +183,3 @@ class InstagramConnector(GraphConnector):
         yield self._comment(
             comment, str(media_id) if media_id else None, result, str(parent) if parent else None
         )
-
-
-def _may_have_comments(media: Mapping[str, Any]) -> bool:
-    count = media.get("comments_count")
-    return not isinstance(count, int) or count > 0

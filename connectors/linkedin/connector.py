@@ -38,7 +38,7 @@ from connectors.base import (
     ConnectorSettings,
     CursorUpdate,
 )
-from connectors.http import HttpClient, HttpResult, HttpStatusError, NotFound, decode_json
+from connectors.http import HttpResult, HttpStatusError, NotFound, decode_json
 
 from .normalise import (
     comment_id,
@@ -82,7 +82,6 @@ class LinkedInConnector(Connector):
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         super().__init__(account, context)
         self.options: LinkedInSettings = self.settings  # type: ignore[assignment]
-        self._client: HttpClient | None = None
 
     # -- plumbing ---------------------------------------------------------------------
     @property
@@ -95,24 +94,14 @@ class LinkedInConnector(Connector):
             )
         return urn
 
-    @property
-    def client(self) -> HttpClient:
-        """Built on first use, so a missing token surfaces as FatalError from fetch."""
-        if self._client is None:
-            token = self.options.secret()
-            self._client = self.context.make_client(
-                auth_headers={"Authorization": f"Bearer {token}"},
-                headers={
-                    "LinkedIn-Version": self.options.api_version,
-                    "X-Restli-Protocol-Version": RESTLI_PROTOCOL,
-                },
-            )
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    def client_options(self) -> dict[str, Any]:
+        """The versioned /rest APIs refuse requests without these two headers."""
+        return {
+            "headers": {
+                "LinkedIn-Version": self.options.api_version,
+                "X-Restli-Protocol-Version": RESTLI_PROTOCOL,
+            }
+        }
 
     def _page(
         self, path: str, start: int, **params: Any
@@ -214,9 +203,7 @@ class LinkedInConnector(Connector):
             for comment, result in self._collection(path):
                 yield comment, result
                 summary = comment.get("commentsSummary") or {}
-                if summary.get("aggregatedTotalComments") or summary.get(
-                    "totalFirstLevelComments"
-                ):
+                if summary.get("aggregatedTotalComments") or summary.get("totalFirstLevelComments"):
                     yield from self._comment_tree(comment_urn(comment), nested=True)
         except NotFound:
             if not nested:

@@ -33,7 +33,7 @@ from connectors.base import (
     ConnectorSettings,
     CursorUpdate,
 )
-from connectors.http import HttpClient, HttpResult, NotFound, decode_json
+from connectors.http import HttpResult, NotFound, decode_json
 
 from .normalise import attachments, normalise, status_kind
 
@@ -71,25 +71,9 @@ class MastodonConnector(Connector):
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         super().__init__(account, context)
         self.options: MastodonSettings = self.settings  # type: ignore[assignment]
-        self._client: HttpClient | None = None
         self._own_id: str | None = self.options.account_id
 
     # -- plumbing ---------------------------------------------------------------------
-    @property
-    def client(self) -> HttpClient:
-        """Built on first use, so a missing token surfaces as FatalError from fetch."""
-        if self._client is None:
-            token = self.options.secret()
-            self._client = self.context.make_client(
-                auth_headers={"Authorization": f"Bearer {token}"}
-            )
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
     def own_account_id(self) -> str:
         if self._own_id is None:
             result = self.client.get_json("/api/v1/accounts/verify_credentials")
@@ -111,7 +95,10 @@ class MastodonConnector(Connector):
         )
         if self.options.capture_dms:
             yield from self._walk(
-                "/api/v1/conversations", CONVERSATIONS, cursor, _conversation_key,
+                "/api/v1/conversations",
+                CONVERSATIONS,
+                cursor,
+                _conversation_key,
                 self._conversation_page,
             )
 
@@ -181,9 +168,7 @@ class MastodonConnector(Connector):
         """Descendants by others that answer one of our statuses in this thread."""
         own_id = self.own_account_id()
         descendants = [d for d in context.data.get("descendants") or [] if isinstance(d, dict)]
-        ours = {str(status["id"])} | {
-            str(d["id"]) for d in descendants if _author_id(d) == own_id
-        }
+        ours = {str(status["id"])} | {str(d["id"]) for d in descendants if _author_id(d) == own_id}
         root = _thread_root(status, context)
         for reply in descendants:
             if _author_id(reply) == own_id:
@@ -214,9 +199,7 @@ class MastodonConnector(Connector):
             if context is not None:
                 for earlier in context.data.get("ancestors") or []:
                     if earlier.get("visibility") == "direct":
-                        yield from self._versions(
-                            earlier, "dm", extra, context, since=ALL_VERSIONS
-                        )
+                        yield from self._versions(earlier, "dm", extra, context, since=ALL_VERSIONS)
             yield from self._versions(last, "dm", extra, result, since=ALL_VERSIONS)
 
     def _context(self, status_id: str) -> HttpResult | None:

@@ -20,10 +20,10 @@ from archiver.item import Attachment, CaptureContext, CapturedItem
 from connectors.base import Account, ArchivedItem, Connector, ConnectorContext, CursorUpdate
 from connectors.http import HttpResult
 
-from .graph import GraphApi, ObjectGone
+from .graph import GraphApi, ObjectGone, Page
 from .messages import CONVERSATION_FIELDS, MESSAGE_FIELDS, message_attachments, message_content
 from .settings import GraphSettings
-from .timeline import Output, unix_seconds
+from .timeline import Output, unix_seconds, walk_newest_first
 
 CONVERSATIONS = "conversations"
 CONTAINER_KINDS = frozenset({"post", "reel", "story", "ad"})
@@ -61,13 +61,12 @@ class GraphConnector(Connector):
     def _graph(self, token: str) -> GraphApi:
         options = self.options
         app_secret = options.secret(options.app_secret_env) if options.app_secret_env else None
-        client = self.context.make_client(
+        client = self.bearer_client(
+            token,
             base_url=options.api_root(),
-            auth_headers={"Authorization": f"Bearer {token}"},
             # Usage headers are percentages: "low" is what is left above the slowdown.
             throttle_low_fraction=(100 - options.usage_slowdown_percent) / 100,
         )
-        client.scrubber.register(token)
         return GraphApi(
             client,
             usage_slowdown_percent=options.usage_slowdown_percent,
@@ -124,6 +123,49 @@ class GraphConnector(Connector):
             ),
             deleted=True,
         )
+
+    # -- timelines (feed, media) ------------------------------------------------------
+    def timeline(
+        self, edge: str, fields: str, stream: str, cursor: Mapping[str, str], created_field: str
+    ) -> Output:
+        """The owner's `edge` walked newest first (timeline.py) as cursor `stream`, each
+        container followed by its comments; a wrong owner id is fatal (owned_walk)."""
+        return self.owned_walk(
+            walk_newest_first(
+                self.api,
+                f"/{self.owner_path()}/{edge}",
+                {"fields": fields, "limit": self.options.page_limit},
+                stream,
+                cursor,
+                lambda obj: unix_seconds(obj.get(created_field)),
+                self._timeline_page,
+            )
+        )
+
+    def _timeline_page(self, page: Page) -> Iterator[CapturedItem]:
+        for obj in reversed(page.objects):  # Graph lists newest first; archive oldest first
+            if not obj.get("id"):
+                continue
+            yield self.container(obj, page.result)
+            if self.options.capture_comments and self.may_have_comments(obj):
+                try:
+                    yield from self.comments(str(obj["id"]))
+                except ObjectGone:
+                    continue  # deleted since it was listed: reconcile records the tombstone
+
+    @abstractmethod
+    def container(self, obj: Mapping[str, Any], result: HttpResult) -> CapturedItem:
+        """A post / media object as listed on a timeline."""
+
+    @abstractmethod
+    def may_have_comments(self, obj: Mapping[str, Any]) -> bool:
+        """False only when the container's inline count says it has no comments, which
+        saves one request per container."""
+
+    @abstractmethod
+    def comments(self, container_id: str, seen: set[str] | None = None) -> Iterator[CapturedItem]:
+        """A container's comments and replies (adding their ids to `seen`); ObjectGone
+        when the container is gone."""
 
     # -- conversations (DMs) ----------------------------------------------------------
     def conversations(self, owner_id: str, cursor: Mapping[str, str]) -> Output:
@@ -210,8 +252,9 @@ class GraphConnector(Connector):
     # -- reconcile --------------------------------------------------------------------
     @abstractmethod
     def owner_path(self) -> str:
-        """The object the account is (the Page, the Instagram user), read before reconcile
-        tombstones anything: if the token cannot see it, no item can be judged deleted."""
+        """The object the account is (the Page, the Instagram user), quoted for a path: its
+        edges are the timelines, and reconcile reads it before it tombstones anything (if
+        the token cannot see it, no item can be judged deleted)."""
 
     @abstractmethod
     def current_container(self, archived: ArchivedItem, seen: set[str]) -> Iterator[CapturedItem]:

@@ -34,7 +34,7 @@ from connectors.base import (
     ConnectorSettings,
     CursorUpdate,
 )
-from connectors.http import HttpClient, HttpResult
+from connectors.http import HttpResult
 
 from .normalise import KINDS, attachments, deletion_marker, id36, kind_prefix, normalise
 
@@ -74,7 +74,6 @@ class RedditConnector(Connector):
         super().__init__(account, context)
         self.options: RedditSettings = self.settings  # type: ignore[assignment]
         self.username = self.options.username or _handle_username(account.handle)
-        self._client: HttpClient | None = None
 
     # -- plumbing ---------------------------------------------------------------------
     @property
@@ -82,21 +81,9 @@ class RedditConnector(Connector):
         """Reddit's API rules: <platform>:<app ID>:<version string> (by /u/<username>)."""
         return f"python:{self.options.app_id}:{self.version} (by /u/{self.username})"
 
-    @property
-    def client(self) -> HttpClient:
-        """Built on first use, so a missing token surfaces as FatalError from fetch."""
-        if self._client is None:
-            token = self.options.secret()
-            self._client = self.context.make_client(
-                auth_headers={"Authorization": f"Bearer {token}"},
-                user_agent_suffix=self.user_agent,
-            )
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    def client_options(self) -> dict[str, Any]:
+        """Reddit's API rules ask every client to name itself in its User-Agent."""
+        return {"user_agent_suffix": self.user_agent}
 
     def _listing(self, path: str, **params: Any) -> tuple[Things, dict[str, Any], HttpResult]:
         """One page of a Listing: its things (as data dicts), the listing data, the result."""
@@ -201,8 +188,7 @@ class RedditConnector(Connector):
             return self._tombstone(
                 str(thing["name"]),
                 kind,
-                {"marker": value, "field": field, "author": thing.get("author"),
-                 "source": source},
+                {"marker": value, "field": field, "author": thing.get("author"), "source": source},
                 raw=thing,
                 request_url=result.url,
             )

@@ -37,7 +37,7 @@ from connectors.base import (
     ConnectorSettings,
     CursorUpdate,
 )
-from connectors.http import CredentialsError, HttpClient, HttpResult, NotFound
+from connectors.http import CredentialsError, HttpResult, NotFound
 
 from .from_api import Includes, message_from_api, post_from_api
 from .normalise import (
@@ -116,7 +116,6 @@ class XConnector(Connector):
     def __init__(self, account: Account, context: ConnectorContext) -> None:
         super().__init__(account, context)
         self.options: XSettings = self.settings  # type: ignore[assignment]
-        self._client: HttpClient | None = None
         self._user_id: str | None = self.options.user_id
         # One instance serves one run: what fetch just read needs no second look in
         # reconcile, and a conversation searched once is not searched again.
@@ -124,21 +123,6 @@ class XConnector(Connector):
         self._searched: set[str] = set()
 
     # -- plumbing ---------------------------------------------------------------------
-    @property
-    def client(self) -> HttpClient:
-        """Built on first use, so a missing token surfaces as FatalError from fetch."""
-        if self._client is None:
-            token = self.options.secret()
-            self._client = self.context.make_client(
-                auth_headers={"Authorization": f"Bearer {token}"}
-            )
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
     def _get(self, path: str, **params: Any) -> HttpResult:
         return self.client.get_json(path, params={k: v for k, v in params.items() if v})
 
@@ -316,8 +300,9 @@ class XConnector(Connector):
         looked up once more as primary data."""
         tweet_id = str(tweet["id"])
         chain = [str(i) for i in tweet.get("edit_history_tweet_ids") or []] or [tweet_id]
-        known: dict[str, Mapping[str, Any]] = {i: includes.tweets[i] for i in chain
-                                               if i in includes.tweets}
+        known: dict[str, Mapping[str, Any]] = {
+            i: includes.tweets[i] for i in chain if i in includes.tweets
+        }
         known[tweet_id] = tweet
         if len(chain) > 1:
             missing = [i for i in chain if i not in known or _lacks_media(known[i], includes)]
@@ -346,7 +331,9 @@ class XConnector(Connector):
                 native_id=native_id,
                 kind=kind or latest.kind,
                 content=post_content(
-                    version, native_id=native_id, created_at=created_at,
+                    version,
+                    native_id=native_id,
+                    created_at=created_at,
                     own_user_id=self._user_id,
                 ),
                 raw=version.raw,
@@ -386,7 +373,8 @@ class XConnector(Connector):
         posts this connector fetched moments ago in the same run are not asked for again."""
         user_id = self.own_user_id()
         posts = [
-            item for item in archived
+            item
+            for item in archived
             if item.kind in ("post", "reply") and item.native_id not in self._fetched
         ]
         own: list[Post] = []
@@ -428,8 +416,11 @@ class XConnector(Connector):
                     evidence = json.dumps({"errors": errors}, ensure_ascii=False)
                     yield self._tombstone(item, result.status, evidence, result.url, errors)
                 else:  # protected, suspended or withheld: not evidence of deletion
-                    log.info("x: %s not readable now (%s); left as archived",
-                             item.native_id, _problem_text({"errors": errors}))
+                    log.info(
+                        "x: %s not readable now (%s); left as archived",
+                        item.native_id,
+                        _problem_text({"errors": errors}),
+                    )
                 continue
             versions = self._versions(tweet, includes)
             yield from self._items(versions, result, kind=item.kind)
@@ -470,7 +461,8 @@ def _listing(result: HttpResult) -> dict[str, Any]:
         problem = _problem_text(body)
         if any(
             str(e.get("type", "")).endswith(("/resource-not-found", "/not-authorized-for-resource"))
-            for e in body["errors"] if isinstance(e, dict)
+            for e in body["errors"]
+            if isinstance(e, dict)
         ):
             raise FatalError(f"GET {result.url}: {problem}")
         raise RetriableError(f"GET {result.url}: {problem}")
@@ -505,7 +497,8 @@ def _problem_text(body: Any) -> str:
         return "no data and no error in the answer"
     return "; ".join(
         f"{e.get('title') or e.get('type')}: {e.get('detail') or e.get('message')}"
-        for e in errors if isinstance(e, dict)
+        for e in errors
+        if isinstance(e, dict)
     )
 
 

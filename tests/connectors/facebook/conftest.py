@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from connectors.facebook import FacebookPagesConnector
+from tests.connectors.support import collect
 from tests.fakes import FakeClock
 from tests.fakes.meta_graph import PAGE_ID, FakeGraph
 from tests.fakes.server import FakeServer
@@ -26,7 +27,11 @@ def make_connector(
 ) -> Iterator[Callable[..., FacebookPagesConnector]]:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     build, built = connector_factory(
-        FacebookPagesConnector, "facebook", "@fbdevs", fake_server.url, fake_clock,
+        FacebookPagesConnector,
+        "facebook",
+        "@fbdevs",
+        fake_server.url,
+        fake_clock,
         {"page_id": PAGE_ID, "page_limit": 3},
     )
     yield build
@@ -37,7 +42,6 @@ def make_connector(
 @pytest.fixture
 def run(make_connector: Callable[..., Any]) -> Callable[..., Any]:
     """Drain one fetch with a fresh connector."""
-    from .support import collect
 
     def go(cursor: dict[str, str] | None = None, **overrides: Any) -> Any:
         return collect(make_connector(**overrides).fetch(cursor or {}), cursor)

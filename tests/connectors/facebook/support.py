@@ -1,85 +1,20 @@
-"""Running the Facebook and Instagram connectors in tests and looking at what they yielded."""
+"""Building Facebook and Instagram connectors and Meta exports for their tests."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
-
-from archiver.item import CapturedItem
-from connectors.base import ArchivedItem, CursorUpdate
 
 TOKEN = "EAAGraphSECRET-page-token-7f3a9c-do-not-store"
 TOKEN_ENV = "ARCHIVER_TEST_META_TOKEN"
 
 
-@dataclass
-class Run:
-    """Everything one fetch yielded, in order, and the cursor the framework would keep."""
-
-    output: list[CapturedItem | CursorUpdate]
-    cursor: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def items(self) -> list[CapturedItem]:
-        return [o for o in self.output if isinstance(o, CapturedItem)]
-
-    @property
-    def updates(self) -> list[CursorUpdate]:
-        return [o for o in self.output if isinstance(o, CursorUpdate)]
-
-    def ids(self, kind: str | None = None) -> list[str]:
-        return [i.native_id for i in self.items if kind is None or i.kind == kind]
-
-    def of(self, native_id: str) -> CapturedItem:
-        found = [i for i in self.items if i.native_id == native_id]
-        assert found, f"{native_id} was not yielded"
-        return found[-1]
-
-
-def collect(
-    output: Iterable[CapturedItem | CursorUpdate], cursor: Mapping[str, str] | None = None
-) -> Run:
-    """Drain a fetch, keeping cursor updates as the framework does (last one wins)."""
-    run = Run([], dict(cursor or {}))
-    for produced in output:
-        run.output.append(produced)
-        if isinstance(produced, CursorUpdate):
-            run.cursor[produced.stream] = produced.value
-    return run
-
-
-def as_stored(item: CapturedItem) -> str:
-    """Everything of an item that could end up in a record, as one string."""
-    return json.dumps(
-        {
-            "account": item.account,
-            "content": item.content,
-            "raw": item.raw,
-            "capture": item.capture.as_json("2024-01-01T00:00:00Z"),
-            "attachments": [a.__dict__ for a in item.attachments],
-        },
-        ensure_ascii=False,
-        default=str,
-    )
-
-
-def archived_from(items: Iterable[CapturedItem], captured_at: datetime) -> list[ArchivedItem]:
-    """What the archive would hold after these items: the last version of each."""
-    latest: dict[str, CapturedItem] = {}
-    for item in items:
-        latest[item.native_id] = item
-    return [
-        ArchivedItem(i.native_id, i.kind, dict(i.content), captured_at)
-        for i in latest.values()
-        if not i.deleted
-    ]
-
-
 def connector_factory(
-    connector_class: type, platform: str, handle: str, server_url: str, clock: Any,
+    connector_class: type,
+    platform: str,
+    handle: str,
+    server_url: str,
+    clock: Any,
     defaults: Mapping[str, Any],
 ) -> tuple[Any, list[Any]]:
     """A builder of connectors whose clients talk to the fake server and sleep on the
@@ -140,8 +75,9 @@ def build_export(tree: Any, path: Any, prefix: str = "") -> Any:
         for file in sorted(tree.rglob("*.json")):
             text = file.read_text(encoding="ascii")
             archive.writestr(prefix + file.relative_to(tree).as_posix(), text)
-            media.update(u for u in re.findall(r'"uri": "([^"]+)"', text)
-                         if u.endswith(MEDIA_SUFFIXES))
+            media.update(
+                u for u in re.findall(r'"uri": "([^"]+)"', text) if u.endswith(MEDIA_SUFFIXES)
+            )
         for uri in sorted(media):
             data = b"\x00\x00\x00\x18ftypmp42video" if uri.endswith(".mp4") else png_bytes()
             archive.writestr(prefix + uri, data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from connectors.base import CursorUpdate
+from tests.connectors.support import collect
 from tests.fakes.meta_graph import (
     COMMENTED_POST,
     CONVERSATION_ID,
@@ -12,8 +13,6 @@ from tests.fakes.meta_graph import (
     FakeGraph,
     parse_graph_time,
 )
-
-from .support import collect
 
 FEED = f"/v19.0/{PAGE_ID}/feed"
 
@@ -34,7 +33,9 @@ def test_a_first_run_backfills_the_feed_page_by_page_with_after_cursors(
     assert feed[1].param("after") == json.loads(first_page.value)["page"]["after"]
     newest = parse_graph_time(graph.page_posts()[0]["created_time"])
     assert json.loads(result.cursor["feed"]) == {
-        "since": int(newest.timestamp()), "newest": None, "page": None
+        "since": int(newest.timestamp()),
+        "newest": None,
+        "page": None,
     }
 
 
@@ -66,7 +67,7 @@ def test_a_later_run_asks_only_for_posts_since_the_last_walk(graph: FakeGraph, r
     assert json.loads(second.cursor["feed"])["since"] == int(
         parse_graph_time(new["created_time"]).timestamp()
     )
-    item = second.of(new["id"])
+    item = second.latest(new["id"])
     assert item.content["hashtags"] == ["launch"]
     assert item.content["urls"] == ["https://example.org/x"]
 
@@ -92,9 +93,7 @@ def test_an_interrupted_backfill_resumes_with_the_stored_page(
     assert json.loads(rest.cursor["feed"])["page"] is None
 
 
-def test_comments_and_replies_come_as_one_stream_with_their_parents(
-    graph: FakeGraph, run
-) -> None:
+def test_comments_and_replies_come_as_one_stream_with_their_parents(graph: FakeGraph, run) -> None:
     result = run(capture_dms=False)
 
     comments = [i for i in result.items if i.kind in ("comment", "reply")]
@@ -103,15 +102,16 @@ def test_comments_and_replies_come_as_one_stream_with_their_parents(
     for item in comments:
         assert item.content["thread_id"] == COMMENTED_POST
         assert item.content["hidden"] is False
-    top = result.of("10158407654328553_10158407903973553")
+    top = result.latest("10158407654328553_10158407903973553")
     assert top.kind == "comment" and top.content["in_reply_to"] == COMMENTED_POST
-    reply = result.of("10158407654328553_10158409984053553")
+    reply = result.latest("10158407654328553_10158409984053553")
     assert reply.kind == "reply"
     assert reply.content["in_reply_to"] == "10158407654328553_10158407903973553"
     assert reply.content["text"] == "Facebook for Developers they don’t respond 😞"
-    answer = result.of("10158407654328553_10158409983033553")
+    answer = result.latest("10158407654328553_10158409983033553")
     assert (answer.content["author"], answer.content["author_name"]) == (
-        PAGE_ID, "Facebook for Developers"
+        PAGE_ID,
+        "Facebook for Developers",
     )
     assert answer.content["urls"] == ["http://bit.ly/2NsSg8i"]
     requests = graph.requests_to(f"/{COMMENTED_POST}/comments")
@@ -127,9 +127,9 @@ def test_hidden_comments_are_kept_with_their_state(graph: FakeGraph, run) -> Non
 
     result = run(capture_dms=False)
 
-    assert result.of(hidden["id"]).content["hidden"] is True
-    assert result.of(shown["id"]).content["hidden"] is False
-    assert result.of(hidden["id"]).raw["is_hidden"] is True
+    assert result.latest(hidden["id"]).content["hidden"] is True
+    assert result.latest(shown["id"]).content["hidden"] is False
+    assert result.latest(hidden["id"]).raw["is_hidden"] is True
 
 
 def test_posts_name_their_media_by_stable_links_and_download_from_the_cdn(
@@ -137,21 +137,23 @@ def test_posts_name_their_media_by_stable_links_and_download_from_the_cdn(
 ) -> None:
     result = run(capture_comments=False, capture_dms=False)
 
-    photo = result.of("19292868552_10158349356748553")
-    assert photo.content["media"] == [{
-        "id": "10158349355013553",
-        "type": "photo",
-        "url": "https://www.facebook.com/FacebookforDevelopers/photos/a.441861428552/"
-        "10158349355013553/?type=3",
-        "title": None,
-        "description": photo.raw["attachments"]["data"][0]["description"],
-    }]
+    photo = result.latest("19292868552_10158349356748553")
+    assert photo.content["media"] == [
+        {
+            "id": "10158349355013553",
+            "type": "photo",
+            "url": "https://www.facebook.com/FacebookforDevelopers/photos/a.441861428552/"
+            "10158349355013553/?type=3",
+            "title": None,
+            "description": photo.raw["attachments"]["data"][0]["description"],
+        }
+    ]
     assert photo.content["mentions"] == ["Ninja Van Singapore", "Messenger"]
     [attachment] = photo.attachments
     assert attachment.media_type == "image"
     assert attachment.url.startswith(graph.server.url + "/cdn/scontent-ssn1-1.xx.fbcdn.net/")
     assert "cdn" not in json.dumps(photo.content)
-    video = result.of("19292868552_10158333323653553")
+    video = result.latest("19292868552_10158333323653553")
     assert video.content["media"][0]["type"] == "video"
     assert video.content["text"].count("愛料理") == 1
 
@@ -169,10 +171,14 @@ def test_page_conversations_become_dms_with_participants_and_attachments(
         assert dm.content["author"] == "2711636948859886"
         assert dm.content["author_name"] == "Kun Liu"
     image, video = dms  # oldest first
-    assert image.content["media"] == [{
-        "id": "651143212510248", "type": "image", "name": "image-651143212510248",
-        "mime_type": "image/jpeg",
-    }]
+    assert image.content["media"] == [
+        {
+            "id": "651143212510248",
+            "type": "image",
+            "name": "image-651143212510248",
+            "mime_type": "image/jpeg",
+        }
+    ]
     assert [a.media_type for a in image.attachments] == ["image"]
     assert [a.media_type for a in video.attachments] == ["video"]
     assert json.loads(result.cursor["conversations"])["since"] > 0
@@ -189,7 +195,7 @@ def test_a_later_run_reads_only_conversations_updated_since(graph: FakeGraph, ru
 
     # The newest message of the last walk comes again (ingested unchanged), older ones not.
     assert second.ids("dm") == [first.ids("dm")[-1], message["id"]]
-    assert second.of(message["id"]).content["text"] == "Are you open on Sunday? ☀️"
+    assert second.latest(message["id"]).content["text"] == "Are you open on Sunday? ☀️"
     assert len(graph.requests_to("/messages")) == 1
 
 

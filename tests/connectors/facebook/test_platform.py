@@ -10,10 +10,11 @@ import json
 import pytest
 
 from archiver.errors import FatalError, RetriableError
+from tests.connectors.support import archived_from, as_stored, collect
 from tests.fakes import FakeClock
 from tests.fakes.meta_graph import PAGE_ID, FakeGraph, error_reply
 
-from .support import TOKEN, archived_from, as_stored, collect
+from .support import TOKEN
 
 FEED = f"/v19.0/{PAGE_ID}/feed"
 
@@ -56,8 +57,9 @@ def test_a_blocked_business_use_case_pauses_until_access_returns(
 
 @pytest.mark.parametrize(("code", "status"), [(4, 403), (17, 400), (32, 400), (80001, 400)])
 def test_rate_limit_errors_are_retriable(graph: FakeGraph, run, code: int, status: int) -> None:
-    graph.fail(FEED, error_reply(code, f"(#{code}) request limit reached", status,
-                                 is_transient=True))
+    graph.fail(
+        FEED, error_reply(code, f"(#{code}) request limit reached", status, is_transient=True)
+    )
     with pytest.raises(RetriableError, match=f"code {code}") as caught:
         run()
     assert caught.value.retry_after and caught.value.retry_after >= 60

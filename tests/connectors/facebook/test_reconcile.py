@@ -9,11 +9,10 @@ import json
 import pytest
 
 from archiver.errors import FatalError
+from tests.connectors.support import archived_from
 from tests.fakes import FakeClock
 from tests.fakes.meta_graph import COMMENTED_POST, FakeGraph, gone_body
 from tests.fakes.server import Reply
-
-from .support import archived_from
 
 REPLY_ID = "10158407654328553_10158409984053553"
 COMMENT_ID = "10158407654328553_10158407903973553"
@@ -85,8 +84,11 @@ def test_a_deleted_post_is_a_tombstone_carrying_graphs_answer(
     results = list(make_connector().reconcile(archived))
 
     tombstones = {r.native_id: r for r in results if r.deleted}
-    comment_ids = {a.native_id for a in archived if a.content.get("thread_id") == COMMENTED_POST
-                   and a.kind != "post"}
+    comment_ids = {
+        a.native_id
+        for a in archived
+        if a.content.get("thread_id") == COMMENTED_POST and a.kind != "post"
+    }
     assert set(tombstones) == {COMMENTED_POST} | comment_ids
     post = tombstones[COMMENTED_POST]
     assert post.kind == "post"
@@ -126,8 +128,9 @@ def test_other_graph_errors_are_not_deletions(
 
     _, archived = _first(run, make_connector, fake_clock, capture_comments=False)
     target = graph.page_posts()[0]["id"]
-    bad = {"error": {"message": "(#100) Unknown fields: nope", "type": "OAuthException",
-                     "code": 100}}
+    bad = {
+        "error": {"message": "(#100) Unknown fields: nope", "type": "OAuthException", "code": 100}
+    }
     graph.fail(f"/v19.0/{target}", Reply.json(bad, 400))
 
     with pytest.raises(SkippableError, match="Unknown fields"):
@@ -144,8 +147,9 @@ def test_losing_the_page_marks_nothing_deleted(
         list(make_connector().reconcile(archived))
 
 
-def test_dms_are_not_looked_up(graph: FakeGraph, run, make_connector, fake_clock: FakeClock
-                               ) -> None:
+def test_dms_are_not_looked_up(
+    graph: FakeGraph, run, make_connector, fake_clock: FakeClock
+) -> None:
     _, archived = _first(run, make_connector, fake_clock, capture_comments=False)
     dms = [a for a in archived if a.kind == "dm"]
     assert dms

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from connectors.instagram import InstagramConnector
-from tests.connectors.facebook.support import TOKEN, TOKEN_ENV, collect, connector_factory
+from tests.connectors.facebook.support import TOKEN, TOKEN_ENV, connector_factory
+from tests.connectors.support import collect
 from tests.fakes import FakeClock
 from tests.fakes.meta_graph import IG_USER_ID, FakeGraph
 from tests.fakes.server import FakeServer
@@ -25,7 +26,11 @@ def make_connector(
 ) -> Iterator[Callable[..., InstagramConnector]]:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     build, built = connector_factory(
-        InstagramConnector, "instagram", "@example_org", fake_server.url, fake_clock,
+        InstagramConnector,
+        "instagram",
+        "@example_org",
+        fake_server.url,
+        fake_clock,
         {"ig_user_id": IG_USER_ID, "page_limit": 2},
     )
     yield build

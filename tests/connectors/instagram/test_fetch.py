@@ -7,7 +7,8 @@ import json
 import pytest
 
 from connectors.instagram import InstagramConnector
-from tests.connectors.facebook.support import TOKEN, as_stored
+from tests.connectors.facebook.support import TOKEN
+from tests.connectors.support import as_stored
 from tests.fakes.meta_graph import (
     IG_COMMENTED_MEDIA,
     IG_PAGE_ID,
@@ -22,10 +23,10 @@ MEDIA = f"/v19.0/{IG_USER_ID}/media"
 def test_media_kinds_follow_media_product_type(graph: FakeGraph, run) -> None:
     result = run(capture_comments=False)
 
-    assert result.of(graph.reel["id"]).kind == "reel"
-    assert result.of(graph.story["id"]).kind == "story"
-    assert result.of(graph.carousel["id"]).kind == "post"
-    recorded = result.of(IG_COMMENTED_MEDIA)  # v6.0 payload: no media_product_type
+    assert result.latest(graph.reel["id"]).kind == "reel"
+    assert result.latest(graph.story["id"]).kind == "story"
+    assert result.latest(graph.carousel["id"]).kind == "post"
+    recorded = result.latest(IG_COMMENTED_MEDIA)  # v6.0 payload: no media_product_type
     assert recorded.kind == "post"
     assert recorded.content["url"] == "https://www.instagram.com/p/CSgdWACBeKr/"
     assert recorded.content["created_at"] == "2021-08-13T08:02:40Z"
@@ -39,7 +40,7 @@ def test_media_kinds_follow_media_product_type(graph: FakeGraph, run) -> None:
 def test_a_carousel_is_one_item_with_several_media(graph: FakeGraph, run) -> None:
     result = run(capture_comments=False)
 
-    carousel = result.of(graph.carousel["id"])
+    carousel = result.latest(graph.carousel["id"])
     children = graph.carousel["children"]["data"]
     assert [a.media_type for a in carousel.attachments] == ["image", "video", "image"]
     assert carousel.content["media"] == [
@@ -66,8 +67,8 @@ def test_media_pages_by_cursor_and_later_runs_ask_since(graph: FakeGraph, run) -
     )
     # since is inclusive: the newest media of the last walk comes again, unchanged
     assert second.ids() == [graph.reel["id"], new["id"]]
-    assert second.of(new["id"]).kind == "reel"
-    assert [a.media_type for a in second.of(new["id"]).attachments] == ["video"]
+    assert second.latest(new["id"]).kind == "reel"
+    assert [a.media_type for a in second.latest(new["id"]).attachments] == ["video"]
 
 
 def test_comments_replies_and_hidden_comments(graph: FakeGraph, run) -> None:
@@ -76,7 +77,7 @@ def test_comments_replies_and_hidden_comments(graph: FakeGraph, run) -> None:
 
     comments = [i for i in result.items if i.kind in ("comment", "reply")]
     assert {c.content["thread_id"] for c in comments} == {IG_COMMENTED_MEDIA}
-    recorded = result.of("17858154961981086")
+    recorded = result.latest("17858154961981086")
     assert recorded.kind == "comment"
     assert recorded.content["text"] == "Beautiful!"
     assert recorded.content["in_reply_to"] == IG_COMMENTED_MEDIA
@@ -84,7 +85,7 @@ def test_comments_replies_and_hidden_comments(graph: FakeGraph, run) -> None:
     assert reply.content["in_reply_to"] == "17858154961981086"
     assert reply.content["author"] == IG_USERNAME
     assert reply.content["text"] == "Thank you! 🙏"
-    assert result.of(hidden["id"]).content["hidden"] is True
+    assert result.latest(hidden["id"]).content["hidden"] is True
     assert recorded.content["hidden"] is False
     # media without comments are not asked for them
     assert not graph.requests_to("/17895731045244887/comments")
@@ -98,7 +99,7 @@ def test_long_reply_lists_are_paged_through_the_replies_edge(graph: FakeGraph, r
 
     assert {i.native_id for i in result.items if i.kind == "reply"} >= {extra["id"]}
     assert graph.requests_to("/17858154961981086/replies")
-    top = result.of("17858154961981086")
+    top = result.latest("17858154961981086")
     assert TOKEN not in as_stored(top)  # the inline replies' paging.next is redacted
     assert "REDACTED" in top.raw["replies"]["paging"]["next"]
 
@@ -110,7 +111,7 @@ def test_stories_are_read_in_full_every_run(graph: FakeGraph, run) -> None:
     assert graph.story["id"] in second.ids("story")
     assert len(graph.requests_to(f"/{IG_USER_ID}/stories")) == 2
     assert all(r.param("since") is None for r in graph.requests_to("/stories"))
-    assert second.of(graph.story["id"]).content["media_product_type"] == "STORY"
+    assert second.latest(graph.story["id"]).content["media_product_type"] == "STORY"
 
 
 def test_direct_messages_need_the_linked_page(graph: FakeGraph, run) -> None:
@@ -124,16 +125,15 @@ def test_direct_messages_need_the_linked_page(graph: FakeGraph, run) -> None:
     assert request.param("platform") == "instagram"
     dms = [i for i in result.items if i.kind == "dm"]
     assert [d.content["text"] for d in dms] == [
-        "Hi! Is the shop open on Sunday?", "Yes, 10:00-16:00 ☀️"
+        "Hi! Is the shop open on Sunday?",
+        "Yes, 10:00-16:00 ☀️",
     ]
     assert [d.content["author"] for d in dms] == ["ig_fan", IG_USERNAME]
     assert dms[0].content["participants"] == sorted([IG_USERNAME, "ig_fan"])
     assert dms[0].content["conversation_id"] == graph.ig_conversation
 
 
-def test_direct_can_use_its_own_page_token(
-    graph: FakeGraph, run, monkeypatch
-) -> None:
+def test_direct_can_use_its_own_page_token(graph: FakeGraph, run, monkeypatch) -> None:
     page_token = "EAAPageTokenForDirect-0123456789abcdef"
     graph.tokens.add(page_token)
     monkeypatch.setenv("IG_PAGE_TOKEN", page_token)

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from archiver.errors import FatalError, RetriableError
-from tests.connectors.facebook.support import TOKEN, archived_from, as_stored
+from tests.connectors.facebook.support import TOKEN
+from tests.connectors.support import archived_from, as_stored
 from tests.fakes import FakeClock
 from tests.fakes.meta_graph import IG_COMMENTED_MEDIA, FakeGraph
 
@@ -42,8 +43,9 @@ def test_a_caption_edit_is_new_content(
     archived = _archived(run, fake_clock, capture_comments=False)
     graph.edit_caption(graph.carousel["id"], "Two views, actually #harbour #sea")
 
-    [current] = [r for r in make_connector().reconcile(archived)
-                 if r.native_id == graph.carousel["id"]]
+    [current] = [
+        r for r in make_connector().reconcile(archived) if r.native_id == graph.carousel["id"]
+    ]
 
     assert current.content["text"] == "Two views, actually #harbour #sea"
     assert current.content["hashtags"] == ["harbour", "sea"]
@@ -74,9 +76,11 @@ def test_deleted_media_and_its_comments_become_tombstones(
     results = list(make_connector().reconcile(archived))
 
     gone = {r.native_id: r for r in results if r.deleted}
-    expected = {a.native_id for a in archived
-                if a.native_id == IG_COMMENTED_MEDIA
-                or a.content.get("thread_id") == IG_COMMENTED_MEDIA}
+    expected = {
+        a.native_id
+        for a in archived
+        if a.native_id == IG_COMMENTED_MEDIA or a.content.get("thread_id") == IG_COMMENTED_MEDIA
+    }
     assert set(gone) == expected
     media = gone[IG_COMMENTED_MEDIA]
     assert media.kind == "post" and media.content["status"] == 400
@@ -120,9 +124,7 @@ def test_losing_the_account_marks_nothing_deleted(
         list(make_connector().reconcile(archived))
 
 
-def test_usage_headers_pace_instagram_too(
-    graph: FakeGraph, run, fake_clock: FakeClock
-) -> None:
+def test_usage_headers_pace_instagram_too(graph: FakeGraph, run, fake_clock: FakeClock) -> None:
     graph.set_usage(95)
     with pytest.raises(RetriableError) as caught:
         run()

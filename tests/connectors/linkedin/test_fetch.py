@@ -11,7 +11,7 @@ from archiver.errors import FatalError
 from connectors.base import CursorUpdate
 from connectors.http import CredentialsError
 from connectors.linkedin.normalise import parse_little_text
-from tests.connectors.mastodon.support import as_stored, collect
+from tests.connectors.support import as_stored, collect
 from tests.fakes import FakeClock
 from tests.fakes.linkedin import FIRST_IMAGE, FIRST_POST, ORG, FakeLinkedIn
 
@@ -49,14 +49,18 @@ def test_first_run_pages_with_start_and_count_and_checkpoints(
     assert sorted(run.ids("post")) == sorted([FIRST_POST, *posts])
     listing = linkedin.server.requests_to("/rest/posts")
     assert [(r.param("start"), r.param("count")) for r in listing] == [
-        ("0", "3"), ("3", "3"), ("6", "3"),
+        ("0", "3"),
+        ("3", "3"),
+        ("6", "3"),
     ]
     for request in listing:
         assert (request.param("q"), request.param("author")) == ("author", ORG)
         assert request.param("sortBy") == "LAST_MODIFIED"
     top = linkedin.posts[posts[6]]["lastModifiedAt"]
     assert [u.value for u in run.updates if u.stream == "posts_backfill"] == [
-        f"{top}:3", f"{top}:6", f"{top}:8",
+        f"{top}:3",
+        f"{top}:6",
+        f"{top}:8",
     ]
     assert run.cursor["posts"] == str(top)
     assert run.ids("post")[:3] == [posts[4], posts[5], posts[6]]  # oldest first per page
@@ -118,7 +122,8 @@ def test_comments_and_replies_with_their_threads_and_images(
     assert first.content["hashtags"] == ["launch"]
     answer = by_id[reply["commentUrn"]]
     assert (answer.content["in_reply_to"], answer.content["thread_id"]) == (
-        top["commentUrn"], post,
+        top["commentUrn"],
+        post,
     )
     assert answer.content["author"] == ORG
     image = by_id[pictured["commentUrn"]]

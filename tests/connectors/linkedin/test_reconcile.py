@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from tests.connectors.mastodon.support import archived_from, collect
+from tests.connectors.support import archived_from, collect
 from tests.fakes import FakeClock
 from tests.fakes.linkedin import ERRORS, FIRST_POST, FakeLinkedIn
 
@@ -16,7 +16,7 @@ def test_a_deleted_post_and_its_comments_become_tombstones_with_the_404(
 ) -> None:
     post = linkedin.post("short-lived")["id"]
     comment = linkedin.comment(post, "first!")["commentUrn"]
-    archived = archived_from(collect(make_connector().fetch({})), fake_clock.now())
+    archived = archived_from(collect(make_connector().fetch({})).items, fake_clock.now())
     linkedin.delete(post)
 
     results = {r.native_id: r for r in make_connector().reconcile(archived)}
@@ -38,7 +38,7 @@ def test_unchanged_posts_cost_no_media_lookups_and_edits_are_new_content(
     linkedin: FakeLinkedIn, make_connector, fake_clock: FakeClock
 ) -> None:
     pictured = linkedin.post("with a picture", image=b"png bytes")["id"]
-    archived = archived_from(collect(make_connector().fetch({})), fake_clock.now())
+    archived = archived_from(collect(make_connector().fetch({})).items, fake_clock.now())
     linkedin.edit(pictured, "with a picture, described")
     linkedin.server.requests.clear()
 
@@ -62,7 +62,7 @@ def test_comment_threads_bring_late_comments_edits_and_confirmed_deletions(
     kept = linkedin.comment(post, "I stay")["commentUrn"]
     edited = linkedin.comment(post, "I change")["commentUrn"]
     doomed = linkedin.comment(post, "I go")
-    archived = archived_from(collect(make_connector().fetch({})), fake_clock.now())
+    archived = archived_from(collect(make_connector().fetch({})).items, fake_clock.now())
     linkedin.edit_comment(edited, "I changed")
     linkedin.delete_comment(doomed["commentUrn"])
     late = linkedin.comment(post, "sorry I'm late")["commentUrn"]

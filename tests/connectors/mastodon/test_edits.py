@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tests.connectors.support import collect
 from tests.fakes.mastodon import FakeMastodon, load_fixture
 
-from .support import EDITED_ID, TOOT_IDS, collect
+from .support import EDITED_ID, TOOT_IDS
 
 
 def test_recorded_edit_yields_each_version_oldest_first_then_the_current_status(
@@ -22,7 +23,9 @@ def test_recorded_edit_yields_each_version_oldest_first_then_the_current_status(
         "the best editor? why, of course it is the KDE Advanced Text Editor, Kate",
     ]
     assert [v.content["edited_at"] for v in versions] == [
-        None, "2022-12-01T19:48:51.473Z", "2022-12-01T19:48:51.473Z"
+        None,
+        "2022-12-01T19:48:51.473Z",
+        "2022-12-01T19:48:51.473Z",
     ]
     assert versions[1].content == versions[2].content  # the current one is the last edit
     assert str(versions[0].capture.request_url).endswith(f"/api/v1/statuses/{EDITED_ID}/history")
@@ -45,8 +48,10 @@ def test_edits_of_warnings_polls_and_media_keep_entry_zero_identical(
     mastodon: FakeMastodon, make_connector
 ) -> None:
     status = mastodon.post_status(
-        "<p>vote <a href=\"https://example.com/a\">here</a></p>",
-        spoiler_text="politics", sensitive=True, poll=["yes", "no"],
+        '<p>vote <a href="https://example.com/a">here</a></p>',
+        spoiler_text="politics",
+        sensitive=True,
+        poll=["yes", "no"],
     )
     mastodon.attach_image(status["id"], b"png", description="ballot")
     before = collect(make_connector().fetch({})).of(status["id"])[0]

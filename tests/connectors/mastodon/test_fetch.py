@@ -11,6 +11,7 @@ from archiver.errors import FatalError, RetriableError
 from archiver.item import Attachment, CapturedItem
 from connectors.base import CursorUpdate
 from connectors.http import CredentialsError
+from tests.connectors.support import as_stored, collect
 from tests.fakes import FakeClock
 from tests.fakes.mastodon import FakeMastodon
 
@@ -23,8 +24,6 @@ from .support import (
     TOKEN,
     TOKEN_ENV,
     TOOT_IDS,
-    as_stored,
-    collect,
 )
 
 STATUSES_PATH = f"/api/v1/accounts/{ORG_ID}/statuses"
@@ -184,9 +183,7 @@ def test_html_and_script_become_inert_text_while_raw_keeps_the_original(
     assert item.raw["content"] == html
 
 
-def test_invalid_utf8_in_content_is_kept_losslessly(
-    mastodon: FakeMastodon, make_connector
-) -> None:
+def test_invalid_utf8_in_content_is_kept_losslessly(mastodon: FakeMastodon, make_connector) -> None:
     body = b"<p>caf\xe9 \xff\xfe end</p>"
     status = mastodon.post_status(body)
 

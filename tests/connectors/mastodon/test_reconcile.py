@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 
+from tests.connectors.support import archived_from, collect
 from tests.fakes import FakeClock
 from tests.fakes.mastodon import FakeMastodon, load_fixture
 
-from .support import ORG_DM_ID, TOOT_IDS, archived_from, collect
+from .support import ORG_DM_ID, TOOT_IDS
 
 
 def test_a_deleted_status_becomes_a_tombstone_with_the_404_as_evidence(
     mastodon: FakeMastodon, make_connector, fake_clock: FakeClock
 ) -> None:
     run = collect(make_connector().fetch({}))
-    archived = archived_from(run, fake_clock.now())
+    archived = archived_from(run.items, fake_clock.now())
     gone = TOOT_IDS[3]
     mastodon.delete_status(gone)
 
@@ -39,7 +40,7 @@ def test_statuses_that_still_exist_come_back_as_their_current_state_unchanged(
 ) -> None:
     mastodon.add_dm("<p>hello org</p>")
     run = collect(make_connector().fetch({}))
-    archived = archived_from(run, fake_clock.now())
+    archived = archived_from(run.items, fake_clock.now())
 
     results = list(make_connector().reconcile(archived))
 
@@ -62,17 +63,21 @@ def test_an_edit_seen_by_reconcile_yields_only_the_versions_after_the_archived_o
     mastodon.edit_status(target, content="<p>Toot number 5, corrected</p>")
     mastodon.edit_status(target, content="<p>Toot number 5, corrected again</p>")
 
-    first = [r for r in make_connector().reconcile(archived_from(run, fake_clock.now()))
-             if r.native_id == target]
+    first = [
+        r
+        for r in make_connector().reconcile(archived_from(run.items, fake_clock.now()))
+        if r.native_id == target
+    ]
 
     assert [v.content["text"] for v in first] == [
-        "Toot number 5, corrected", "Toot number 5, corrected again",
+        "Toot number 5, corrected",
+        "Toot number 5, corrected again",
         "Toot number 5, corrected again",
     ]
     assert first[0].content["edited_at"] is not None
 
     mastodon.edit_status(target, content="<p>third time</p>")
-    archived_now = archived_from(collect(first), fake_clock.now())
+    archived_now = archived_from(first, fake_clock.now())
     second = list(make_connector().reconcile(archived_now))
 
     assert [v.content["text"] for v in second] == ["third time", "third time"]
@@ -85,7 +90,7 @@ def test_replies_that_arrive_after_capture_are_found_by_reconcile(
     late = mastodon.add_reply(TOOT_IDS[1], "<p>late to the party</p>")
     mastodon.add_reply(late["id"], "<p>not addressed to the org</p>")
 
-    results = list(make_connector().reconcile(archived_from(run, fake_clock.now())))
+    results = list(make_connector().reconcile(archived_from(run.items, fake_clock.now())))
 
     replies = [r for r in results if r.kind == "reply"]
     assert [r.native_id for r in replies] == [late["id"]]

@@ -9,7 +9,7 @@ from archiver.errors import FatalError
 from archiver.item import CapturedItem
 from connectors.base import CursorUpdate
 from connectors.http import CredentialsError
-from tests.connectors.mastodon.support import as_stored, collect
+from tests.connectors.support import as_stored, collect
 from tests.fakes import FakeClock
 from tests.fakes.reddit import USERNAME, FakeReddit
 
@@ -22,9 +22,7 @@ COMMENTS = f"/user/{USERNAME}/comments"
 def populate(reddit: FakeReddit, posts: int = 7, comments: int = 5) -> tuple[list[str], list[str]]:
     """Submissions and comments (on the first submission), oldest first."""
     post_names = [reddit.submit(f"post {n}", f"body {n}")["name"] for n in range(posts)]
-    comment_names = [
-        reddit.comment(post_names[0], f"comment {n}")["name"] for n in range(comments)
-    ]
+    comment_names = [reddit.comment(post_names[0], f"comment {n}")["name"] for n in range(comments)]
     return post_names, comment_names
 
 
@@ -41,7 +39,9 @@ def test_first_run_walks_each_listing_down_and_checkpoints_after_each_page(
     assert [r.param("after") for r in listing] == [None, posts[4], posts[1]]
     for request in listing:
         assert (request.param("limit"), request.param("raw_json"), request.param("sort")) == (
-            "3", "1", "new",
+            "3",
+            "1",
+            "new",
         )
     walk = [u.value for u in run.updates if u.stream == "submitted_walk"]
     assert walk == [f"{posts[6]}|{posts[4]}|", f"{posts[6]}|{posts[1]}|", ""]
@@ -66,7 +66,8 @@ def test_incremental_runs_walk_up_with_before_oldest_page_first(
     ups = reddit.server.requests_to(SUBMITTED)
     assert [r.param("before") for r in ups] == [first.cursor["submitted"], new[2]]
     assert [u for u in second.updates if u.stream == "submitted"] == [
-        CursorUpdate("submitted", new[2]), CursorUpdate("submitted", new[3]),
+        CursorUpdate("submitted", new[2]),
+        CursorUpdate("submitted", new[3]),
     ]
     assert second.cursor["submitted"] == new[3]
     assert collect(make_connector().fetch(second.cursor)).items == []
@@ -106,9 +107,7 @@ def test_an_interrupted_first_walk_resumes_from_its_checkpoint(
                 break  # the run died after its first page was archived
     assert "submitted" not in partial.cursor
 
-    rest = collect(
-        make_connector(capture_comments=False).fetch(partial.cursor), partial.cursor
-    )
+    rest = collect(make_connector(capture_comments=False).fetch(partial.cursor), partial.cursor)
 
     assert sorted(partial.ids() + rest.ids()) == sorted(posts)
     assert rest.cursor["submitted"] == posts[7]
@@ -133,10 +132,13 @@ def test_kinds_threads_and_content_hold_no_floats(reddit: FakeReddit, make_conne
     assert submission.content["created_at"] == "2023-11-14T22:14:20Z"
     top, child = by_id[reply["name"]], by_id[nested["name"]]
     assert (top.kind, top.content["in_reply_to"], top.content["thread_id"]) == (
-        "comment", post["name"], post["name"],
+        "comment",
+        post["name"],
+        post["name"],
     )
     assert (child.content["in_reply_to"], child.content["thread_id"]) == (
-        reply["name"], post["name"],
+        reply["name"],
+        post["name"],
     )
     assert child.content["edited"] == int(nested["edited"])
     assert child.content["edited_at"].endswith("Z")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tests.connectors.mastodon.support import archived_from, collect
+from tests.connectors.support import archived_from, collect
 from tests.fakes import FakeClock
 from tests.fakes.reddit import FakeReddit
 
@@ -15,7 +15,7 @@ def test_unchanged_things_come_back_with_the_content_of_their_first_capture(
 ) -> None:
     post = reddit.submit("stable", "nothing changes")
     reddit.comment(post["name"], "me neither")
-    archived = archived_from(collect(make_connector().fetch({})), fake_clock.now())
+    archived = archived_from(collect(make_connector().fetch({})).items, fake_clock.now())
 
     results = list(make_connector().reconcile(archived))
 
@@ -33,7 +33,7 @@ def test_an_edit_is_the_current_text_with_edited_as_whole_seconds(
     reddit: FakeReddit, make_connector, fake_clock: FakeClock
 ) -> None:
     post = reddit.submit("typo", "teh text")
-    archived = archived_from(collect(make_connector().fetch({})), fake_clock.now())
+    archived = archived_from(collect(make_connector().fetch({})).items, fake_clock.now())
     edited = reddit.edit(post["name"], "the text")
 
     [current] = list(make_connector().reconcile(archived))
@@ -51,7 +51,7 @@ def test_deleted_removed_and_vanished_things_are_tombstones_with_their_evidence(
     deleted = reddit.comment(post["name"], "regretted")
     removed = reddit.comment(post["name"], "rule-breaking")
     vanished = reddit.submit("in a sub that was banned")
-    archived = archived_from(collect(make_connector().fetch({})), fake_clock.now())
+    archived = archived_from(collect(make_connector().fetch({})).items, fake_clock.now())
     reddit.delete(deleted["name"])
     reddit.remove(removed["name"])
     reddit.purge(vanished["name"])
@@ -80,7 +80,7 @@ def test_archived_things_are_looked_up_a_hundred_at_a_time(
     for n in range(150):
         reddit.submit(f"post {n}")
     archived = archived_from(
-        collect(make_connector(page_limit=100, capture_comments=False).fetch({})),
+        collect(make_connector(page_limit=100, capture_comments=False).fetch({})).items,
         fake_clock.now(),
     )
     assert len(archived) == 150

@@ -1,78 +1,7 @@
-"""Running the X connector in tests and looking at what it yielded."""
+"""Constants shared by the X connector tests."""
 
 from __future__ import annotations
-
-import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-
-from archiver.item import CapturedItem
-from connectors.base import ArchivedItem, CursorUpdate
 
 TOKEN = "x-SECRET-AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid-do-not-store"
 TOKEN_ENV = "ARCHIVER_TEST_X_TOKEN"
 HANDLE = "@darkliquid"
-
-
-@dataclass
-class Run:
-    """Everything one fetch yielded, in order, and the cursor the framework would keep."""
-
-    output: list[CapturedItem | CursorUpdate]
-    cursor: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def items(self) -> list[CapturedItem]:
-        return [o for o in self.output if isinstance(o, CapturedItem)]
-
-    @property
-    def updates(self) -> list[CursorUpdate]:
-        return [o for o in self.output if isinstance(o, CursorUpdate)]
-
-    def ids(self, kind: str | None = None) -> list[str]:
-        return [i.native_id for i in self.items if kind is None or i.kind == kind]
-
-    def of(self, native_id: str) -> list[CapturedItem]:
-        return [i for i in self.items if i.native_id == native_id]
-
-    def latest(self, native_id: str) -> CapturedItem:
-        return [i for i in self.of(native_id) if not i.historical][-1]
-
-
-def collect(output: Iterable[CapturedItem | CursorUpdate], cursor: Mapping[str, str] | None = None
-            ) -> Run:
-    """Drain a fetch, keeping cursor updates as the framework does (last one wins)."""
-    run = Run([], dict(cursor or {}))
-    for produced in output:
-        run.output.append(produced)
-        if isinstance(produced, CursorUpdate):
-            run.cursor[produced.stream] = produced.value
-    return run
-
-
-def as_stored(item: CapturedItem) -> str:
-    """Everything of an item that could end up in a record, as one string."""
-    return json.dumps(
-        {
-            "account": item.account,
-            "content": item.content,
-            "raw": item.raw,
-            "capture": item.capture.as_json("2024-01-01T00:00:00Z"),
-            "attachments": [a.__dict__ for a in item.attachments],
-        },
-        ensure_ascii=False,
-        default=str,
-    )
-
-
-def archived_from(items: Iterable[CapturedItem], captured_at: datetime) -> list[ArchivedItem]:
-    """What the archive would hold: the last non-historical version of each item."""
-    latest: dict[str, CapturedItem] = {}
-    for item in items:
-        if not item.historical or item.native_id not in latest:
-            latest[item.native_id] = item
-    return [
-        ArchivedItem(i.native_id, i.kind, dict(i.content), captured_at)
-        for i in latest.values() if not i.deleted
-    ]

@@ -7,9 +7,8 @@ from collections.abc import Callable
 
 from connectors.x import XConnector
 from connectors.x.normalise import edit_controls
+from tests.connectors.support import collect
 from tests.fakes.x import EDIT_CHAIN, WONG_ID, FakeX
-
-from .support import collect
 
 Make = Callable[..., XConnector]
 
@@ -31,7 +30,8 @@ def test_the_recorded_edit_chain_is_one_item_with_two_versions(
     assert latest.content["url"] == f"https://x.com/wongmjane/status/{EDIT_CHAIN[0]}"
     # The original's photo was not expanded in the listing; it is looked up once more.
     assert original.content["media"] == [
-        {"id": "1576994475507077121", "type": "photo", "description": None}]
+        {"id": "1576994475507077121", "type": "photo", "description": None}
+    ]
     assert original.attachments and not latest.attachments
     assert latest.content["thread_id"] == EDIT_CHAIN[0]  # not the edit's own conversation id
 

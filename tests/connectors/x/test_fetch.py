@@ -12,6 +12,7 @@ from archiver.errors import FatalError, RetriableError
 from archiver.item import CapturedItem
 from connectors.base import CursorUpdate
 from connectors.x import XConnector, XSettings
+from tests.connectors.support import as_stored, collect
 from tests.fakes import FakeClock
 from tests.fakes.x import (
     FRIEND_ID,
@@ -26,7 +27,7 @@ from tests.fakes.x import (
 )
 
 from .archives import TWEET_COUNT
-from .support import TOKEN, as_stored, collect
+from .support import TOKEN
 
 Make = Callable[..., XConnector]
 TIMELINE = f"/2/users/{ORG_ID}/tweets"
@@ -47,8 +48,12 @@ def test_the_first_run_pages_down_the_timeline_then_sets_the_cursor(
     assert "attachments.media_keys" in requests[0].param("expansions")
     posts = x.org_posts()
     progress = [u.value for u in run.updates if u.stream == "tweets_progress"]
-    assert progress == [f"{newest}:{posts[9]['id']}", f"{newest}:{posts[19]['id']}",
-                        f"{newest}:{posts[-1]['id']}", ""]
+    assert progress == [
+        f"{newest}:{posts[9]['id']}",
+        f"{newest}:{posts[19]['id']}",
+        f"{newest}:{posts[-1]['id']}",
+        "",
+    ]
     assert run.cursor == {"tweets": newest, "tweets_progress": ""}
 
 
@@ -167,14 +172,18 @@ def test_photos_and_videos_resolve_through_includes(x: FakeX, make_connector: Ma
     run = collect(make_connector(capture_dms=False).fetch({}))
     photo = run.latest(PHOTO_ID)
     assert photo.content["media"] == [
-        {"id": "1541752552856887298", "type": "photo", "description": None}]
+        {"id": "1541752552856887298", "type": "photo", "description": None}
+    ]
     assert photo.attachments[0].url == x.server.url_for(f"/media/{PHOTO_FILE}")
     assert photo.attachments[0].media_type == "image"
-    assert "https://twitter.com/darkliquid/status/1541752634348019715/photo/1" not in (
-        photo.content["urls"])  # the photo's own link is media, not a link
+    assert (
+        "https://twitter.com/darkliquid/status/1541752634348019715/photo/1"
+        not in (photo.content["urls"])
+    )  # the photo's own link is media, not a link
     video = collect(make_connector(user_id=IGOR_ID, capture_dms=False).fetch({})).latest(VIDEO_ID)
     assert video.content["media"] == [
-        {"id": "1558552952549277696", "type": "video", "description": None}]
+        {"id": "1558552952549277696", "type": "video", "description": None}
+    ]
     assert video.attachments[0].media_type == "video"
     assert "/vid/1280x720/" in video.attachments[0].url  # the highest bit rate
     assert video.content["text"] == "She's GOING with it! \U0001f40d https://t.co/uXqSAGWkWJ"
@@ -197,7 +206,8 @@ def test_retweets_and_quotes(x: FakeX, make_connector: Make) -> None:
     assert boost["boost_author"] == "KissItBett3r" and boost["text"].startswith("RT @KissItBett3r:")
     assert boost["mentions"] == [] and boost["media"] == []
     assert run.latest(retweet).raw["data"]["referenced_tweets"] == [
-        {"type": "retweeted", "id": quoted}]
+        {"type": "retweeted", "id": quoted}
+    ]
     recorded = run.latest(RETWEET_ID).content
     assert recorded["boost_author"] == "boondaburrah" and recorded["thread_id"] == RETWEET_ID
 
@@ -227,10 +237,14 @@ def test_the_token_never_reaches_what_is_stored(x: FakeX, make_connector: Make) 
     assert run.items
     for item in run.items:
         assert TOKEN not in as_stored(item)
-    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in x.server.requests
-               if r.path.startswith("/2/"))
-    assert not any("authorization" in r.headers for r in x.server.requests
-                   if r.path.startswith("/media/"))
+    assert all(
+        r.headers["authorization"] == f"Bearer {TOKEN}"
+        for r in x.server.requests
+        if r.path.startswith("/2/")
+    )
+    assert not any(
+        "authorization" in r.headers for r in x.server.requests if r.path.startswith("/media/")
+    )
 
 
 def test_settings_default_to_x_s_api(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,11 +12,12 @@ import pytest
 from archiver.errors import RetriableError
 from connectors.base import ArchivedItem
 from connectors.x import XConnector
+from tests.connectors.support import archived_from, as_stored, collect
 from tests.fakes import FakeClock
 from tests.fakes.server import FakeServer, Reply
 from tests.fakes.x import FakeX
 
-from .support import TOKEN, archived_from, as_stored, collect
+from .support import TOKEN
 
 Make = Callable[..., XConnector]
 CAPTURED = datetime(2024, 1, 1, tzinfo=UTC)
@@ -68,9 +69,7 @@ def test_a_post_we_may_no_longer_see_is_not_called_deleted(x: FakeX, make_connec
     assert list(make_connector(capture_dms=False).reconcile(archived)) == []
 
 
-def test_a_deleted_parent_does_not_take_its_replies_with_it(
-    x: FakeX, make_connector: Make
-) -> None:
+def test_a_deleted_parent_does_not_take_its_replies_with_it(x: FakeX, make_connector: Make) -> None:
     parent = x.post("Thread start")
     child = x.reply(parent, "and a follow-up", author="15942882")
     archived = _archive_of(make_connector)
@@ -86,7 +85,9 @@ def test_reconcile_sees_edits_as_versions(x: FakeX, make_connector: Make) -> Non
     x.edit(post, "Opening at 10")
     items = list(make_connector(capture_dms=False).reconcile(archived))
     assert [(i.native_id, i.historical, i.content["text"]) for i in items] == [
-        (post, True, "Opening at 9"), (post, False, "Opening at 10")]
+        (post, True, "Opening at 9"),
+        (post, False, "Opening at 10"),
+    ]
     assert items[0].content == archived[0].content
 
 
@@ -107,7 +108,9 @@ def test_lookups_go_a_hundred_ids_at_a_time_and_dms_are_not_looked_up(
     x.server.requests.clear()
     items = list(make_connector(capture_replies=False).reconcile(archived))
     assert [len(r.param("ids").split(",")) for r in x.server.requests_to("/2/tweets")] == [
-        100, len(archived) - 101]
+        100,
+        len(archived) - 101,
+    ]
     assert not x.server.requests_to("/2/dm_events")
     assert {i.native_id for i in items} >= set(posts)
 
@@ -135,6 +138,8 @@ def test_a_404_that_is_not_x_talking_is_no_evidence(
 ) -> None:
     post = x.post("Still here")
     archived = [a for a in _archive_of(make_connector) if a.native_id == post]
-    fake_server.add("GET", "/2/tweets", Reply(404, {"Content-Type": "text/html"}, b"<h1>nginx</h1>"))
+    fake_server.add(
+        "GET", "/2/tweets", Reply(404, {"Content-Type": "text/html"}, b"<h1>nginx</h1>")
+    )
     with pytest.raises(RetriableError, match="not X's"):
         list(make_connector(capture_dms=False).reconcile(archived))
