@@ -28,7 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from whoosh import highlight, index, sorting
+from whoosh import collectors, highlight, index, sorting
 from whoosh import query as wq
 from whoosh.searching import Searcher
 from whoosh.writing import IndexWriter
@@ -357,7 +357,7 @@ class WhooshIndex(SearchIndex):
         with self._searching() as generation:
             if generation is None:
                 return 0
-            return self._summary(generation, compiled, request, facets=False).total
+            return self._summary(generation, compiled, request).total
 
     def matching_ids(self, query: str, *, latest_only: bool = False,
                      include_deleted: bool = True) -> set[str]:
@@ -394,57 +394,77 @@ class WhooshIndex(SearchIndex):
 
     def _page(self, generation: Generation, compiled: wq.Query,
               request: SearchRequest) -> SearchPage:
-        summary = self._summary(generation, compiled, request, request.facets)
         start = (request.page - 1) * request.page_size
-        results = self._ranked(generation, compiled, request, start + request.page_size)
+        results, summary = self._ranked(generation, compiled, request,
+                                        start + request.page_size)
         hits = [self._hit(hit, request.snippets)
                 for hit in results[start:start + request.page_size]]
         return SearchPage(request, summary.total, hits, summary.facets or {})
 
     def _ranked(self, generation: Generation, compiled: wq.Query, request: SearchRequest,
-                needed: int) -> Any:
-        """Whoosh results ranked at least `needed` deep, kept per generation at least
-        RANK_DEPTH deep so that the next pages of a query need no second scoring pass."""
-        key = rank_key(request)
-        found = generation.ranked.get(key)
-        if found is not None:
+                needed: int) -> tuple[Any, Summary]:
+        """Whoosh results ranked at least `needed` deep (kept per generation at least
+        RANK_DEPTH deep, so the next pages need no second scoring pass) and the
+        query's summary. A query seen for the first time is ranked in the same pass
+        that notes every match for its exact total and facet counts."""
+        summary = self._known_summary(generation, request)
+        found = generation.ranked.get(rank_key(request))
+        if found is not None and summary is not None:
             limit, results = found
             if needed <= limit or len(results.top_n) < limit:  # deep enough, or all of it
-                return results
-        # terms=False: with a mask, Whoosh's matched-terms collector miscounts.
-        # Snippets highlight the query's terms instead (expanded for * and ~).
+                return results, summary
         limit = max(needed, RANK_DEPTH)
-        kwargs: dict[str, Any] = {
-            "limit": limit,
-            "mask": self._mask(generation, request.latest_only, request.include_deleted),
-        }
+        sortedby = None
         if request.sort != "relevance":
             newest_first = request.sort == "date"
-            kwargs["sortedby"] = [sorting.FieldFacet("created", reverse=newest_first),
-                                  sorting.FieldFacet("record_id")]
-        results = generation.searcher.search(compiled, **kwargs)
+            sortedby = [sorting.FieldFacet("created", reverse=newest_first),
+                        sorting.FieldFacet("record_id")]
+        # terms=False: with a mask, Whoosh's matched-terms collector miscounts.
+        # Snippets highlight the query's terms instead (expanded for * and ~).
+        searcher = generation.searcher
+        if sortedby is not None or summary is not None:
+            ranking = searcher.collector(limit=limit, sortedby=sortedby)
+        else:  # every match must reach the noting collector: no block skipping, and no
+            # replacing a union's matcher by the parts that can still beat the heap
+            ranking = collectors.TopCollector(limit, usequality=False, replace=0)
+        noted = _NoteMatches(ranking)
+        mask = self._mask(generation, request.latest_only, request.include_deleted)
+        top = collectors.FilterCollector(noted, restrict=mask) if mask else noted
+        searcher.search_with_collector(compiled, top)
+        results = top.results()
         results.formatter = MarkFormatter()
         results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
-        generation.ranked.put(key, (limit, results))
-        return results
+        generation.ranked.put(rank_key(request), (limit, results))
+        if summary is None:
+            summary = self._summarise(generation, request, noted.docnums)
+        return results, summary
 
-    def _summary(self, generation: Generation, compiled: wq.Query, request: SearchRequest,
-                 facets: bool) -> Summary:
+    def _known_summary(self, generation: Generation, request: SearchRequest) -> Summary | None:
+        summary = generation.summaries.get(summary_key(request))
+        if summary is not None and (summary.facets is not None or not request.facets):
+            return summary
+        return None
+
+    def _summary(self, generation: Generation, compiled: wq.Query,
+                 request: SearchRequest) -> Summary:
         """The query's exact total (and facet counts if asked), worked out once per
         generation: both visit every match, whichever page is shown."""
-        key = summary_key(request)
-        summary = generation.summaries.get(key)
-        if summary is not None and (summary.facets is not None or not facets):
+        summary = self._known_summary(generation, request)
+        if summary is not None:
             return summary
         mask = self._mask(generation, request.latest_only, request.include_deleted)
         docs = [d for d in generation.searcher.docs_for_query(compiled)
                 if not mask or d not in mask]
+        return self._summarise(generation, request, docs)
+
+    def _summarise(self, generation: Generation, request: SearchRequest,
+                   docs: list[int]) -> Summary:
         counts = None
-        if facets:
+        if request.facets:
             codes, flags = generation.facets_from(self._facet_columns)
             counts = self._facet_columns.counts(codes, flags, docs)
         summary = Summary(len(docs), counts)
-        generation.summaries.put(key, summary)
+        generation.summaries.put(summary_key(request), summary)
         return summary
 
     def close(self) -> None:
@@ -480,6 +500,20 @@ class WhooshIndex(SearchIndex):
 def _plain_snippet(text: str) -> str:
     cut = text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
     return html.escape(cut, quote=True)
+
+
+class _NoteMatches(collectors.WrappingCollector):
+    """Passes every match on to the ranking collector and notes its document
+    number (the mask, if any, is applied before): one pass over the matches gives
+    the top hits, the exact total and the documents to count facets over."""
+
+    def prepare(self, top_searcher: Any, q: Any, context: Any) -> None:
+        super().prepare(top_searcher, q, context)
+        self.docnums: list[int] = []
+
+    def collect(self, sub_docnum: int) -> Any:
+        self.docnums.append(self.offset + sub_docnum)
+        return self.child.collect(sub_docnum)
 
 
 # -- compiling the query tree to Whoosh ---------------------------------------------------

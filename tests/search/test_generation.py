@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from search.generation import RANK_DEPTH, Recent
@@ -37,15 +38,18 @@ def fresh_ids(index: WhooshIndex, request: SearchRequest) -> list[str]:
 
 @pytest.fixture
 def whoosh_searches(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every query Whoosh runs, with its arguments."""
+    """Every query Whoosh runs through a collector, with the ranking depth asked."""
     calls: list[dict[str, Any]] = []
-    original = Searcher.search
+    original = Searcher.search_with_collector
 
-    def counted(self: Searcher, query: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return original(self, query, **kwargs)
+    def counted(self: Searcher, query: Any, collector: Any, context: Any = None) -> Any:
+        ranking = collector
+        while hasattr(ranking, "child"):  # the mask's and our noting wrappers
+            ranking = ranking.child
+        calls.append({"limit": getattr(ranking, "limit", None)})
+        return original(self, query, collector, context)
 
-    monkeypatch.setattr(Searcher, "search", counted)
+    monkeypatch.setattr(Searcher, "search_with_collector", counted)
     return calls
 
 
@@ -141,3 +145,21 @@ def test_recent_forgets_the_least_recently_used_first() -> None:
     recent.put("c", 3)
     assert (recent.get("a"), recent.get("b"), recent.get("c")) == (1, None, 3)
 
+
+
+def test_a_new_query_is_ranked_and_counted_in_one_pass(
+    index: WhooshIndex, whoosh_searches: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    second_passes: list[Any] = []
+    original = Searcher.docs_for_query
+
+    def counted(self: Searcher, query: Any, for_deletion: bool = False) -> Any:
+        if not isinstance(query, wq.Term):  # the masks' own lookups are by term
+            second_passes.append(query)
+        return original(self, query, for_deletion)
+
+    monkeypatch.setattr(Searcher, "docs_for_query", counted)
+    page = index.search(SearchRequest("loan OR mortgage", facets=True, latest_only=False,
+                                      include_deleted=False))
+    assert len(whoosh_searches) == 1 and second_passes == []
+    assert page.total == 30 and sum(page.facets["kind"].values()) == 30
