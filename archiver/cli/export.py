@@ -8,6 +8,7 @@ input (not a bag, unreadable, a bad option).
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -95,7 +96,7 @@ def verify_pack_command(pack: Path, key_id: str | None, workers: int | None, as_
         click.echo("error: --key-id is 64 hex digits (the SHA-256 of the public key)", err=True)
         raise click.exceptions.Exit(EXIT_UNUSABLE)
     try:
-        with progress_bar(not as_json and click.get_text_stream("stderr").isatty()) as progress:
+        with progress_bar(not as_json and sys.stderr.isatty()) as progress:
             report = verify_pack(pack, expect_key_id=key_id, workers=workers, progress=progress)
     except UnusablePack as exc:
         click.echo(f"error: {exc}", err=True)
