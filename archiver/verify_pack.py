@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -387,28 +388,22 @@ def _decode_path(raw: str) -> str:
     )
 
 
-_HEX_DIGITS = "0123456789abcdef"
-# Deleting every safe path character leaves nothing of a plain path.
-_SAFE_PATH_CHARS = str.maketrans(
-    "", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-"
-)
+# '<hex digest>  data/<plain path>': the common case, matched at once. A plain path
+# has only these characters, no empty segment and no segment starting with a dot.
+_SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]*"
+_PLAIN_LINE = rf"([0-9a-f]{{%d}})  (data/(?:{_SEGMENT}/)*{_SEGMENT})"
+
+
+@functools.cache
+def _plain_line(length: int, text: bool) -> re.Pattern[Any]:
+    pattern = _PLAIN_LINE % length
+    return re.compile(pattern if text else pattern.encode("ascii"))
 
 
 def _plain_entry(line: str, length: int) -> tuple[str, str] | None:
     """'<hex>  data/<plain path>' split at once (the common case), else None."""
-    digest, separator, path = line.partition("  ")
-    if (
-        separator
-        and len(digest) == length
-        and not digest.strip(_HEX_DIGITS)
-        and path.startswith("data/")
-        and not path.translate(_SAFE_PATH_CHARS)
-        and "/." not in path
-        and "//" not in path
-        and not path.endswith("/")
-    ):
-        return digest, path
-    return None
+    match = _plain_line(length, True).fullmatch(line)
+    return None if match is None else (match.group(1), match.group(2))
 
 
 def parse_manifest(text: str, name: str, algorithm: str, failures: list[Failure]) -> dict[str, str]:
@@ -858,16 +853,16 @@ def _verify(
 # -- manifests against the files present -----------------------------------------------------
 
 
-def _manifest_lines(source: Source, name: str) -> Iterator[str]:
+def _manifest_lines(source: Source, name: str) -> Iterator[bytes]:
     """A manifest's lines, streamed (a pack's manifests list every file)."""
     rest = b""
     for chunk in source.chunks(name):
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
         for line in lines:
-            yield line.decode("utf-8", "replace").rstrip("\r")
+            yield line.rstrip(b"\r")
     if rest:
-        yield rest.decode("utf-8", "replace").rstrip("\r")
+        yield rest.rstrip(b"\r")
 
 
 def _manifest_entries(
@@ -875,11 +870,13 @@ def _manifest_entries(
 ) -> Iterator[tuple[str, str]]:
     """(path, digest) per line, in the file's order; bad lines become failures."""
     length = hashlib.new(algorithm).digest_size * 2
-    for number, line in enumerate(_manifest_lines(source, name), 1):
-        entry = _plain_entry(line, length)
-        if entry is not None:
-            yield entry[1], entry[0]
+    plain = _plain_line(length, False).fullmatch
+    for number, raw in enumerate(_manifest_lines(source, name), 1):
+        match = plain(raw)
+        if match is not None:
+            yield match.group(2).decode("ascii"), match.group(1).decode("ascii")
             continue
+        line = raw.decode("utf-8", "replace")
         if not line.strip():
             continue
         parts = line.split(None, 1)
