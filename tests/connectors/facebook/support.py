@@ -1,9 +1,17 @@
-"""Building Facebook and Instagram connectors and Meta exports for their tests."""
+"""Building Facebook and Instagram connectors and Meta exports for their tests, and
+the fixtures both platforms' tests share (a conftest imports them)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+import pytest
+
+from tests.connectors.support import collect
+from tests.fakes import FakeClock
+from tests.fakes.meta_graph import FakeGraph
+from tests.fakes.server import FakeServer
 
 TOKEN = "EAAGraphSECRET-page-token-7f3a9c-do-not-store"
 TOKEN_ENV = "ARCHIVER_TEST_META_TOKEN"
@@ -54,6 +62,42 @@ def connector_factory(
         return connector
 
     return build, built
+
+
+def connector_fixture(
+    connector_class: type, platform: str, handle: str, defaults: Mapping[str, Any]
+) -> Any:
+    """A `make_connector` fixture: connectors of this class aimed at the fake Graph
+    API, with the token in the environment, closed after the test."""
+
+    @pytest.fixture
+    def make_connector(
+        fake_server: FakeServer, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[Callable[..., Any]]:
+        monkeypatch.setenv(TOKEN_ENV, TOKEN)
+        build, built = connector_factory(
+            connector_class, platform, handle, fake_server.url, fake_clock, defaults
+        )
+        yield build
+        for connector in built:
+            connector.close()
+
+    return make_connector
+
+
+@pytest.fixture
+def graph(fake_server: FakeServer, fake_clock: FakeClock) -> FakeGraph:
+    return FakeGraph(fake_server, TOKEN, clock=fake_clock.now)
+
+
+@pytest.fixture
+def run(make_connector: Callable[..., Any]) -> Callable[..., Any]:
+    """Drain one fetch with a fresh connector."""
+
+    def go(cursor: dict[str, str] | None = None, **overrides: Any) -> Any:
+        return collect(make_connector(**overrides).fetch(cursor or {}), cursor)
+
+    return go
 
 
 MEDIA_SUFFIXES = (".jpg", ".png", ".mp4")
