@@ -81,8 +81,8 @@ class Generation:
         default_factory=lambda: Recent(MAX_SUMMARIES)
     )
     pages: Recent[SearchRequest, SearchPage] = field(default_factory=lambda: Recent(MAX_PAGES))
-
     facet_inputs: tuple[Codes, dict[str, frozenset[int]]] | None = None
+    closed: bool = False
 
     def facets_from(self, columns: FacetColumns) -> tuple[Codes, dict[str, frozenset[int]]]:
         """The column codes and flag sets facet counts need (hold `lock`)."""
@@ -96,6 +96,7 @@ class Generation:
     def close(self) -> None:
         with self.lock:  # after the query another thread may be running with it
             self.searcher.close()
+            self.closed = True
 
 
 def summary_key(request: SearchRequest) -> SummaryKey:

@@ -323,13 +323,17 @@ class WhooshIndex(SearchIndex):
 
     @contextlib.contextmanager
     def _searching(self) -> Iterator[Generation | None]:
-        """The current generation with its searcher to this thread alone."""
-        generation = self._current()
-        if generation is None:
-            yield None
-            return
-        with generation.lock:
-            yield generation
+        """The current generation with its searcher to this thread alone (one that
+        another thread closed while this one waited for it is passed over)."""
+        while True:
+            generation = self._current()
+            if generation is None:
+                yield None
+                return
+            with generation.lock:
+                if not generation.closed:
+                    yield generation
+                    return
 
     @staticmethod
     def _mask(generation: Generation, latest_only: bool, include_deleted: bool
@@ -385,9 +389,11 @@ class WhooshIndex(SearchIndex):
             return SearchPage(request, 0, [], {}, time.perf_counter() - started)
         page = generation.pages.get(request)  # no wait behind another thread's query
         if page is None:
-            with generation.lock:
-                page = generation.pages.get(request) or self._page(generation, compiled, request)
-                generation.pages.put(request, page)
+            with self._searching() as current:
+                if current is None:
+                    return SearchPage(request, 0, [], {}, time.perf_counter() - started)
+                page = current.pages.get(request) or self._page(current, compiled, request)
+                current.pages.put(request, page)
         return dataclasses.replace(  # a copy: callers may change what they are given
             page, hits=list(page.hits), facets={k: dict(v) for k, v in page.facets.items()},
             seconds=time.perf_counter() - started)

@@ -163,3 +163,18 @@ def test_a_new_query_is_ranked_and_counted_in_one_pass(
                                       include_deleted=False))
     assert len(whoosh_searches) == 1 and second_passes == []
     assert page.total == 30 and sum(page.facets["kind"].values()) == 30
+
+
+def test_a_searcher_closed_while_waiting_for_it_is_passed_over(
+    index: WhooshIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = index._current()
+    assert stale is not None
+    index.add([doc("late", "mortgage")])
+    index._current()  # another thread's search: the index changed, the old searcher closes
+    assert stale.closed
+    handed = iter([stale, stale])  # this thread had picked the old one before it closed
+    current = index._current
+    monkeypatch.setattr(index, "_current", lambda: next(handed, None) or current())
+    page = index.search(SearchRequest("mortgage"))
+    assert page.total == 11 and "late" in {h.record_id for h in page.hits}
