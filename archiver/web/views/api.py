@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from archiver.errors import UsageError
 from archiver.holds import HoldService, Scope
+from archiver.web.downloads import media_file, record_file
 from archiver.web.openapi import openapi_document
 from archiver.web.records_view import (
-    NotFoundError,
     RecordView,
-    disposition_for,
-    load_record,
-    media_download,
     record_json,
 )
 from archiver.web.searching import SearchParams
@@ -30,7 +27,6 @@ from archiver.web.views.audit import AuditFilter, events
 from archiver.web.views.exports import download_response
 from archiver.web.views.holds import hold_by_id, parse_day
 from archiver.web.views.pages import status_data
-from storage.objects.base import ObjectNotFoundError
 
 bp = Blueprint("api", __name__)
 MAX_AUDIT_PAGE = 1000
@@ -87,29 +83,12 @@ def record(record_id: str) -> ResponseReturnValue:
 
 @bp.route("/records/<hex64:record_id>/raw")
 def record_raw(record_id: str) -> ResponseReturnValue:
-    archive = acting_archive()
-    try:
-        stored = load_record(archive, record_id)
-    except ObjectNotFoundError:
-        raise NotFoundError(f"no stored record {record_id}") from None
-    archive.audit.record(archive.actor, "record-download", {"record_id": record_id})
-    return Response(stored.data, mimetype="application/json", headers={
-        "Content-Disposition": f'attachment; filename="{record_id}.json"'})
+    return record_file(acting_archive(), record_id)
 
 
 @bp.route("/records/<hex64:record_id>/media/<hex64:sha256>")
 def record_media(record_id: str, sha256: str) -> ResponseReturnValue:
-    archive = acting_archive()
-    try:
-        data, info = media_download(archive, record_id, sha256)
-    except (NotFoundError, ObjectNotFoundError):
-        abort(404)
-    content_type, disposition = disposition_for(str(info.get("content_type") or ""), sha256,
-                                                download=True)
-    archive.audit.record(archive.actor, "media-download",
-                         {"record_id": record_id, "sha256": sha256})
-    return Response(data, content_type=content_type, headers={
-        "Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"})
+    return media_file(acting_archive(), record_id, sha256, download=True)
 
 
 @bp.route("/holds")

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 
 from archiver.errors import UsageError
+from archiver.web.downloads import media_file, record_file
 from archiver.web.records_view import (
-    NotFoundError,
     RecordView,
-    disposition_for,
-    load_record,
-    media_download,
     pretty,
     word_diff,
 )
 from archiver.web.searching import SearchParams
 from archiver.web.state import acting_archive, state
 from search.index import SORTS
-from storage.objects.base import ObjectNotFoundError
 
 bp = Blueprint("records", __name__)
 PAGE_SIZES = (20, 50, 100)
@@ -59,34 +55,10 @@ def show(record_id: str) -> ResponseReturnValue:
 
 @bp.route("/records/<hex64:record_id>.json")
 def raw(record_id: str) -> ResponseReturnValue:
-    """The record's canonical bytes, exactly as stored (their SHA-256 is the id)."""
-    archive = acting_archive()
-    try:
-        record = load_record(archive, record_id)
-    except ObjectNotFoundError:
-        raise NotFoundError(f"no stored record {record_id}") from None
-    archive.audit.record(archive.actor, "record-download", {"record_id": record_id})
-    return Response(record.data, mimetype="application/json", headers={
-        "Content-Disposition": f'attachment; filename="{record_id}.json"'})
+    return record_file(acting_archive(), record_id)
 
 
 @bp.route("/records/<hex64:record_id>/media/<hex64:sha256>")
 def media(record_id: str, sha256: str) -> ResponseReturnValue:
-    """A media blob the record shows, from the store: the key is built from the two
-    validated hashes, never from a path the client sends."""
-    archive = acting_archive()
-    download = request.args.get("download") == "1"
-    try:
-        data, info = media_download(archive, record_id, sha256)
-    except (NotFoundError, ObjectNotFoundError):
-        abort(404)
-    content_type, disposition = disposition_for(str(info.get("content_type") or ""), sha256,
-                                                download)
-    if download:
-        archive.audit.record(archive.actor, "media-download",
-                             {"record_id": record_id, "sha256": sha256})
-    return Response(data, content_type=content_type, headers={
-        "Content-Disposition": disposition,
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "X-Content-Type-Options": "nosniff",
-    })
+    return media_file(acting_archive(), record_id, sha256,
+                      download=request.args.get("download") == "1")
