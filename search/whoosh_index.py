@@ -428,21 +428,25 @@ class WhooshIndex(SearchIndex):
         # terms=False: with a mask, Whoosh's matched-terms collector miscounts.
         # Snippets highlight the query's terms instead (expanded for * and ~).
         searcher = generation.searcher
-        if sortedby is not None or summary is not None:
-            ranking = searcher.collector(limit=limit, sortedby=sortedby)
-        else:  # every match must reach the noting collector: no block skipping, and no
-            # replacing a union's matcher by the parts that can still beat the heap
+        if summary is None and sortedby is None:  # every match must reach the noting
+            # collector: no block skipping, no replacing a union's matcher by its parts
+            # that can still beat the heap
             ranking = collectors.TopCollector(limit, usequality=False, replace=0)
-        noted = _NoteMatches(ranking)
+        else:
+            ranking = searcher.collector(limit=limit, sortedby=sortedby)
+        noted = _NoteMatches(ranking) if summary is None else None  # only a new query
+        if noted is not None:
+            ranking = noted
         mask = self._mask(generation, request.latest_only, request.include_deleted)
-        top = collectors.FilterCollector(noted, restrict=mask) if mask else noted
+        top = collectors.FilterCollector(ranking, restrict=mask) if mask else ranking
         searcher.search_with_collector(compiled, top)
         results = top.results()
         results.formatter = MarkFormatter()
         results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
         generation.ranked.put(rank_key(request), (limit, results))
-        if summary is None:
+        if noted is not None:
             summary = self._summarise(generation, request, noted.docnums)
+        assert summary is not None
         return results, summary
 
     def _known_summary(self, generation: Generation, request: SearchRequest) -> Summary | None:
