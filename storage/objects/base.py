@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from archiver.errors import RetentionError, StorageError
+from storage.objects.paths import validate_key
 
 
 class ObjectExistsError(StorageError):
@@ -171,6 +172,17 @@ def normalise_retain_until(retain_until: datetime) -> datetime:
     if utc.microsecond:
         utc = utc.replace(microsecond=0) + timedelta(seconds=1)
     return utc
+
+
+def checked_batch(objects: Iterable[NewObject]) -> list[NewObject]:
+    """The batch as a list, refused whole, before anything of it is written, if a
+    key or a retain-until date is invalid."""
+    batch = list(objects)
+    for obj in batch:
+        validate_key(obj.key)
+        if obj.retain_until is not None:
+            normalise_retain_until(obj.retain_until)
+    return batch
 
 
 def utc_now() -> datetime:

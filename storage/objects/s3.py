@@ -37,6 +37,7 @@ from storage.objects.base import (
     ObjectExistsError,
     ObjectNotFoundError,
     ObjectStore,
+    checked_batch,
     normalise_retain_until,
     refuse_if_locked,
     refuse_shortening,
@@ -241,11 +242,7 @@ class S3ObjectStore(ObjectStore):
     def put_many(self, objects: Iterable[NewObject]) -> None:
         """Write the batch on a few threads (each put is two HTTP round trips);
         see ObjectStore.put_many for what an existing key does."""
-        batch = list(objects)
-        for obj in batch:  # refuse a bad batch before any of it is written
-            validate_key(obj.key)
-            if obj.retain_until is not None:
-                normalise_retain_until(obj.retain_until)
+        batch = checked_batch(objects)
         if len(batch) <= 1:
             super().put_many(batch)
             return

@@ -47,13 +47,13 @@ from storage.objects.base import (
     ObjectExistsError,
     ObjectNotFoundError,
     ObjectStore,
+    checked_batch,
     normalise_retain_until,
     refuse_if_locked,
     refuse_shortening,
     utc_now,
 )
 from storage.objects.fsutil import fsync_dir, os_reason
-from storage.objects.paths import validate_key
 
 log = logging.getLogger(__name__)
 
@@ -481,11 +481,7 @@ class SpoolingStore(ObjectStore):
 
     def put_many(self, objects: Iterable[NewObject]) -> None:
         """To the store if it answers and nothing waits before these; else to the spool."""
-        batch = list(objects)
-        for obj in batch:
-            validate_key(obj.key)
-            if obj.retain_until is not None:
-                normalise_retain_until(obj.retain_until)
+        batch = checked_batch(objects)
         if not batch:
             return
         with self._write_lock:
