@@ -67,6 +67,10 @@ def test_status_index_search_reindex_verify(folder: Path, monkeypatch: pytest.Mo
     assert table.exit_code == 0, table.output
     assert "1 records match (latest versions, deleted included)" in table.stdout
     assert "edited" in table.stdout
+    counted = run(folder, "search", "savings OR workshop", "--facets")
+    assert counted.exit_code == 0, counted.output
+    assert "deleted: false: 1, true: 1" in counted.stdout
+    assert "platform: mastodon: 2" in counted.stdout
 
     rebuilt = run(folder, "reindex", "--json")
     assert rebuilt.exit_code == 0 and json.loads(rebuilt.stdout)["indexed"] == 10

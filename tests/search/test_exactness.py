@@ -68,6 +68,7 @@ class Rec:
     deleted: bool
     latest: bool = True
     words: list[str] = field(default_factory=list)
+    holds: set[str] = field(default_factory=set)
 
     @property
     def tags(self) -> set[str]:
@@ -176,6 +177,13 @@ def build_corpus(root: Path, items: int = 2000, seed: int = 20260105) -> Corpus:
     ingest([(key, dict(contents[key])) for key in back] + [(k, dict(contents[k])) for k in keys[:40]])
     archive.search.index_pending(batch_size=400)
     records = [rec for chain in chains.values() for rec in chain]
+    for matter, every in (("MATTER-A", 7), ("matter-b", 11)):  # two overlapping holds
+        held = [rec for n, rec in enumerate(records) if n % every == 0]
+        for rec in held:
+            rec.holds.add(matter)
+    for matters in ({"MATTER-A"}, {"matter-b"}, {"MATTER-A", "matter-b"}):
+        ids = [rec.record_id for rec in records if rec.holds == matters]
+        archive.search.set_holds(ids, sorted(matters))
     return Corpus(archive, records)
 
 
@@ -313,6 +321,10 @@ QUERIES: list[tuple[str, Callable[[Rec], bool]]] = [
     ("version:>1 AND edited:false", lambda r: r.version > 1 and not r.edited),
     ("observation:edited", lambda r: r.observation == "edited"),
     ("latest:false", lambda r: not r.latest),
+    ("holds:MATTER-A", lambda r: "MATTER-A" in r.holds),
+    ("holds:matter-b AND NOT holds:MATTER-A", lambda r: r.holds == {"matter-b"}),
+    ("hold:MATTER-* AND loan", lambda r: "MATTER-A" in r.holds and has("loan")(r)),
+    ("NOT holds:*", lambda r: not r.holds),
     ("*", lambda r: True),
 ]
 
@@ -357,6 +369,15 @@ def test_at_least_thirty_queries_match_something(corpus: Corpus) -> None:
     assert len(QUERIES) >= 30
     empty = [q for q, p in QUERIES if not expected(corpus, p, {"latest_only": False})]
     assert empty == []
+
+
+@pytest.mark.parametrize("options", MODES)
+def test_record_ids_find_exactly_those_records(corpus: Corpus, options: dict[str, Any]) -> None:
+    chosen = corpus.records[::400]
+    query = " OR ".join(f"record_id:{r.record_id}" for r in chosen[:3])
+    query += " OR " + " OR ".join(f"record:{r.record_id}" for r in chosen[3:])
+    want = expected(corpus, lambda r: r in chosen, options)
+    assert want and set(search_ids(corpus.archive, query, **options)) == want
 
 
 def test_date_order_and_pages(corpus: Corpus) -> None:
