@@ -6,6 +6,10 @@ re-fetches at most one page: ingest turns those into 'unchanged', giving no
 duplicates and no gaps. Errors are sorted by what to do next: a retriable or
 fatal error ends this account's run (the daemon backs off or pauses it); a
 skippable one (one bad attachment) is recorded and capture carries on.
+
+A run's row says `running` until the run finishes; a run whose process was killed
+stays so until `abandon_running_runs` closes it (the daemon calls it once it holds
+the account's lease, so nobody else can be capturing that account).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from storage.catalogue.models import capture_runs, cursors, items
 log = logging.getLogger(__name__)
 
 MAX_ERRORS_KEPT = 50
+ABANDONED = "abandoned: the process capturing it stopped (killed or crashed)"
 
 
 @dataclass
@@ -343,6 +348,43 @@ class CaptureRunner:
                         )
                     )
         due.clear()
+
+
+def abandon_running_runs(
+    archive: Archive, account_id: int, actor: str, reason: str = ABANDONED
+) -> list[int]:
+    """Mark the account's runs still `running` as failed, each audited; returns their ids.
+    Only for a caller sure that nobody captures the account now (its lease holder):
+    a live run in another process looks just the same."""
+    left_over = (
+        select(capture_runs.c.id)
+        .where(capture_runs.c.account_id == account_id, capture_runs.c.status == "running")
+        .order_by(capture_runs.c.id)
+    )
+    with archive.engine.connect() as conn:  # the usual answer, none, without a write lock
+        if conn.execute(left_over.limit(1)).first() is None:
+            return []
+    now = archive.clock.now()
+    with write_transaction(archive.engine) as conn:
+        run_ids = list(conn.execute(left_over).scalars())
+        if run_ids:
+            conn.execute(
+                capture_runs.update()
+                .where(capture_runs.c.id.in_(run_ids))
+                .values(
+                    status="failed",
+                    finished_at=now,
+                    errors=[{"stage": "run", "native_id": None, "message": reason}],
+                )
+            )
+        for run_id in run_ids:
+            archive.audit.record(
+                actor,
+                "capture-abandoned",
+                {"run_id": run_id, "account_id": account_id, "status": "failed", "reason": reason},
+                conn=conn,
+            )
+    return run_ids
 
 
 def capture_accounts(runner: CaptureRunner, accounts: Iterable[Account]) -> list[RunSummary]:

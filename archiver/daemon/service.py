@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from archiver.archive import Archive
 from archiver.capture.accounts import AccountService
-from archiver.capture.run import RunSummary
+from archiver.capture.run import ABANDONED, RunSummary, abandon_running_runs
 from archiver.daemon import jobs
 from archiver.daemon.health import HealthBook
 from archiver.daemon.leases import LeaseManager
@@ -397,6 +397,7 @@ class Daemon:
                 )
                 return None
             try:
+                self._close_abandoned_runs(account_id)
                 self.health.started(account_id, job, self.holder)
                 runner = DaemonCaptureRunner(self.archive, self.stop_event, self.http_options)
                 summary = runner.run(account, reconcile=job == "reconcile")
@@ -408,6 +409,18 @@ class Daemon:
             with self._running_changed:
                 self._running.pop(account_id, None)
                 self._running_changed.notify_all()
+
+    def _close_abandoned_runs(self, account_id: int) -> None:
+        """Runs a killed process left `running`: with the lease held, none is live."""
+        run_ids = abandon_running_runs(self.archive, account_id, f"daemon:{self.holder}")
+        if run_ids:
+            event(
+                "runs-abandoned",
+                logging.WARNING,
+                account_id=account_id,
+                run_ids=run_ids,
+                reason=ABANDONED,
+            )
 
     def _enabled_account(self, account_id: int) -> Account | None:
         with self.archive.engine.connect() as conn:

@@ -1,15 +1,25 @@
 """Capture leases on SQLite and PostgreSQL: one holder at a time, renewal, release,
-and a crashed holder's lease expiring so another daemon takes over."""
+and a crashed holder's lease expiring so another daemon takes over (and closes the
+run the crashed holder left `running`)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import select
+
 from archiver.archive import Archive
+from archiver.capture.run import ABANDONED
 from archiver.clock import FixedClock
+from archiver.daemon import Daemon
 from archiver.daemon.leases import LeaseManager, current_leases
-from tests.daemon.conftest import add_account
+from storage.catalogue.db import write_transaction
+from storage.catalogue.models import capture_runs
+from tests.daemon.conftest import Platform, add_account
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.server import FakeServer
 
@@ -110,3 +120,49 @@ def test_a_renewal_racing_a_release_is_not_a_lost_lease(
     racing.armed = True
     assert holder.renew() == []
     assert holder.held == []
+
+
+def test_only_the_next_lease_holder_closes_a_killed_holders_running_run(
+    archive: Archive, clock: FixedClock, platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    account = add_account(archive, platform.new(statuses=3), "@left@fake.test")
+    killed = LeaseManager(archive.engine, clock, "daemon-killed", TTL)
+    assert killed.acquire(account.id)
+    with write_transaction(archive.engine) as conn:  # what kill -9 mid-run leaves behind
+        left_over = conn.execute(
+            capture_runs.insert().values(
+                account_id=account.id, connector="mastodon", started_at=clock.now(),
+                status="running", errors=[],
+            )
+        ).inserted_primary_key[0]
+    daemon = Daemon(archive, holder="daemon-next")
+
+    def status_of(run_id: int) -> str:
+        with archive.engine.connect() as conn:
+            return conn.execute(
+                select(capture_runs.c.status).where(capture_runs.c.id == run_id)
+            ).scalar_one()
+
+    assert daemon.run_account(account.id) is None  # the lease is still live: maybe running
+    assert status_of(left_over) == "running"
+    clock.advance(seconds=TTL + 1)
+    summary = daemon.run_account(account.id)
+    assert summary is not None and summary.status == "ok"
+    assert status_of(left_over) == "failed" and status_of(summary.run_id) == "ok"
+    assert daemon.run_account(account.id) is not None  # nothing left over: no second report
+    reported = [r.fields for r in caplog.records if getattr(r, "event", None) == "runs-abandoned"]
+    assert reported == [
+        {"account_id": account.id, "run_ids": [left_over], "reason": ABANDONED}
+    ]
+    with archive.engine.connect() as conn:
+        audited = [
+            (e.actor, json.loads(e.params)) for e in archive.audit.events(conn, "capture-abandoned")
+        ]
+    assert audited == [
+        (
+            "daemon:daemon-next",
+            {"run_id": left_over, "account_id": account.id, "status": "failed",
+             "reason": ABANDONED},
+        )
+    ]

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from archiver.archive import Archive
 from archiver.cli.main import cli
 from archiver.clock import FixedClock
 from archiver.setup import initialise
 from config.settings import Settings
-from storage.catalogue.models import capture_runs
+from storage.catalogue.models import audit_events, capture_runs
 from storage.catalogue.scheduling import capture_leases
 from tests.conftest import START, make_settings
 from tests.daemon.conftest import (
@@ -85,6 +85,12 @@ def processes() -> Iterator[list[DaemonProcess]]:
     for daemon in started:
         if daemon.process.poll() is None:
             daemon.kill()
+
+
+def running_runs(conn: Connection) -> list[int]:
+    return list(
+        conn.execute(select(capture_runs.c.id).where(capture_runs.c.status == "running")).scalars()
+    )
 
 
 def setup_archive(tmp_path: Path, **daemon: Any) -> tuple[Settings, Archive, Path]:
@@ -156,6 +162,8 @@ def test_kill_9_mid_capture_then_restart_no_duplicates_no_gaps(
     assert len(part) < len(expected)
     with archive.engine.connect() as conn:  # the dead holder's lease is still there
         assert [r.holder for r in conn.execute(select(capture_leases))] != []
+        killed_runs = running_runs(conn)
+    assert len(killed_runs) == 1  # the run the kill interrupted
 
     restarted = DaemonProcess(config, tmp_path / "daemon.log")
     processes.append(restarted)
@@ -164,6 +172,20 @@ def test_kill_9_mid_capture_then_restart_no_duplicates_no_gaps(
     assert restarted.wait(SHUTDOWN_BOUND + 5) == 0
     versions = archived_versions(archive, handle)
     assert set(versions) == expected and set(versions.values()) == {1}
+
+    # The restart closed the killed run once it held the lease: failed, logged, audited.
+    with archive.engine.connect() as conn:
+        assert running_runs(conn) == []
+        killed = conn.execute(
+            select(capture_runs).where(capture_runs.c.id == killed_runs[0])
+        ).one()
+        audited = conn.execute(
+            select(audit_events.c.params).where(audit_events.c.action == "capture-abandoned")
+        ).scalars().all()
+    assert killed.status == "failed" and killed.finished_at is not None
+    assert killed.errors[0]["message"].startswith("abandoned: the process capturing it stopped")
+    assert [e["run_ids"] for e in restarted.events("runs-abandoned")] == [killed_runs]
+    assert [json.loads(params)["run_id"] for params in audited] == killed_runs
     archive.close()
 
     result = CliRunner().invoke(cli, ["--config", str(config), "verify"])
