@@ -16,6 +16,7 @@ from archiver.checkpoints import Checkpoint, checkpoint_row, sign_tree_head
 from archiver.clock import Clock, SystemClock
 from archiver.holds import HoldService
 from archiver.ingest import Ingestor, IngestResult
+from archiver.ingest_holds import IngestHolds
 from archiver.item import CapturedItem
 from archiver.retention import RetentionRules
 from archiver.search_service import IndexRun, SearchService
@@ -73,7 +74,12 @@ class Archive:
     @cached_property
     def ingestor(self) -> Ingestor:
         return Ingestor(
-            self.engine, self.store, self.clock, self.rules, self.settings.ingest.batch_size
+            self.engine,
+            self.store,
+            self.clock,
+            self.rules,
+            self.settings.ingest.batch_size,
+            hold_new=IngestHolds(self),
         )
 
     @cached_property
@@ -90,8 +96,9 @@ class Archive:
         return result
 
     def index_and_hold(self, progress: Progress | None = None, **options: Any) -> IndexRun:
-        """Index what capture archived, then hold what active matters now cover: how
-        new captures come under a legal hold (archiver.holds)."""
+        """Index what capture archived, then hold what active matters now cover and do
+        not hold yet. Ingest holds new captures itself (archiver/ingest_holds.py); this
+        is the safety net for a matter placed while a batch was being ingested."""
         run = self.search.index_pending(progress=progress, **options)
         run.held = HoldService(self).apply_to_new()
         return run

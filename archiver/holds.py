@@ -4,8 +4,10 @@ retention says, until the matter is released.
 A hold covers every version and tombstone its query matches (restricted to its
 accounts and dates), and the media they show; the bytes are held where they
 live (the object's legal hold), the membership in the catalogue, the matter
-names in the search index. New captures are held as soon as they are indexed
-(`apply_to_new`); disposition runs that first, so nothing escapes a hold.
+names in the search index. New captures are held at ingest, in the transaction
+that archives them (archiver/ingest_holds.py); `apply_to_new` re-checks what was
+indexed since, a safety net for a matter placed while a batch was being ingested,
+and disposition runs it first, so nothing escapes a hold.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ class Scope:
     accounts: tuple[str, ...] = ()
     date_from: datetime | None = None
     date_to: datetime | None = None
+
+    @classmethod
+    def of(cls, hold: Any) -> Scope:
+        """The scope of a `holds` row."""
+        return cls(hold.query, tuple(hold.accounts), hold.date_from, hold.date_to)
 
     def admits(self, account: str, created_at: datetime | None, captured_at: datetime) -> bool:
         when = created_at or captured_at
@@ -154,13 +161,7 @@ class HoldService:
         self, conn: Connection, hold_id: int, matched: Sequence[tuple[str, int]]
     ) -> tuple[int, int]:
         record_ids = [record_id for record_id, _ in matched]
-        for chunk in batched(record_ids, CHUNK):
-            conn.execute(
-                hold_records.insert(), [{"hold_id": hold_id, "record_id": r} for r in chunk]
-            )
-        media = sorted(self._media_of(conn, record_ids))
-        for chunk in batched(media, CHUNK):
-            conn.execute(hold_media.insert(), [{"hold_id": hold_id, "sha256": m} for m in chunk])
+        media = self._insert_members(conn, hold_id, record_ids)
         # The bytes are held where they live, inside this transaction: if the store
         # refuses, the catalogue does not claim a hold that is not there.
         store = self.archive.store
@@ -169,50 +170,77 @@ class HoldService:
         return len(record_ids), len(media)
 
     @staticmethod
-    def _media_of(conn: Connection, record_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
+    def _insert_members(conn: Connection, hold_id: int, record_ids: Sequence[str]) -> list[str]:
+        """Membership rows for the records and the media they show; returns the blobs
+        newly held (a blob an earlier version shows may be held by the matter already)."""
         for chunk in batched(record_ids, CHUNK):
-            found.update(
+            conn.execute(
+                hold_records.insert(), [{"hold_id": hold_id, "record_id": r} for r in chunk]
+            )
+        shown: set[str] = set()
+        for chunk in batched(record_ids, CHUNK):
+            shown.update(
                 conn.execute(
                     select(record_media.c.sha256).where(record_media.c.record_id.in_(chunk))
                 ).scalars()
             )
-        return found
+        media = sorted(shown - _members(conn, hold_media.c.sha256, hold_id, sorted(shown)))
+        for chunk in batched(media, CHUNK):
+            conn.execute(hold_media.insert(), [{"hold_id": hold_id, "sha256": m} for m in chunk])
+        return media
 
     # -- new captures ------------------------------------------------------------
+    def active(self, conn: Connection) -> list[Any]:
+        """The active matters' rows (one query: ingest asks it once per batch)."""
+        return list(conn.execute(select(holds).where(holds.c.status == "active")))
+
+    def add_at_ingest(self, conn: Connection, hold: Any, record_ids: Sequence[str]) -> None:
+        """Hold records being ingested in `conn`'s transaction: membership rows, the
+        media they show held where they live, the extension audited. The ingest writes
+        the records' own objects with their legal hold on (they do not exist yet)."""
+        media = self._insert_members(conn, hold.id, record_ids)
+        self.archive.store.set_legal_holds((media_key(m) for m in media), True)
+        self._audit_extension(conn, hold, len(record_ids), len(media), "ingest")
+
     def apply_to_new(self) -> int:
-        """Hold what was indexed since each active hold last looked; returns how many."""
+        """Hold what was indexed since each active hold last looked and is not held by it
+        yet (ingest holds new captures itself; this catches a matter placed while a
+        batch was being ingested); returns how many."""
         through = self._indexed_through()
         added = 0
         for hold in self._active():
             if hold.applied_through >= through:
                 continue
-            scope = Scope(hold.query, tuple(hold.accounts), hold.date_from, hold.date_to)
-            matched = self._matching(scope, through, after=hold.applied_through)
+            matched = self._matching(Scope.of(hold), through, after=hold.applied_through)
             with write_transaction(self.archive.engine) as conn:
-                fresh = [
-                    (r, i)
-                    for r, i in matched
-                    if not conn.execute(
-                        select(hold_records.c.record_id).where(
-                            hold_records.c.hold_id == hold.id, hold_records.c.record_id == r
-                        )
-                    ).first()
-                ]
+                held = _members(conn, hold_records.c.record_id, hold.id, [r for r, _ in matched])
+                fresh = [(r, i) for r, i in matched if r not in held]
                 count, media = self._add_members(conn, hold.id, fresh)
                 conn.execute(
                     holds.update().where(holds.c.id == hold.id).values(applied_through=through)
                 )
                 if count:
-                    self.archive.audit.record(
-                        self.archive.actor,
-                        "hold-extend",
-                        {"matter": hold.matter, "records": count, "media": media},
-                        conn=conn,
-                    )
+                    self._audit_extension(conn, hold, count, media, "index")
             self._sync_index([r for r, _ in fresh])
             added += count
         return added
+
+    def _audit_extension(
+        self, conn: Connection, hold: Any, record_count: int, media_count: int, when: str
+    ) -> None:
+        """A matter came to cover new captures: audited with the matter's own reason."""
+        self.archive.audit.record(
+            self.archive.actor,
+            "hold-extend",
+            {
+                "matter": hold.matter,
+                "reason": hold.reason,
+                "records": record_count,
+                "media": media_count,
+                "at": when,
+            },
+            conn=conn,
+        )
 
     # -- release -----------------------------------------------------------------
     def release(self, matter: str, reason: str) -> HoldReport:
@@ -341,7 +369,7 @@ class HoldService:
 
     def _active(self) -> list[Any]:
         with self.archive.engine.connect() as conn:
-            return list(conn.execute(select(holds).where(holds.c.status == "active")))
+            return self.active(conn)
 
     def _overlaps(self, matter: str) -> list[str]:
         with self.archive.engine.connect() as conn:
@@ -381,8 +409,9 @@ class HoldService:
         ids = list(dict.fromkeys(record_ids))
         with write_transaction(self.archive.engine) as conn:
             for chunk in batched(ids, CHUNK):
-                conn.execute(records.update().where(records.c.record_id.in_(chunk))
-                             .values(indexed=False))
+                conn.execute(
+                    records.update().where(records.c.record_id.in_(chunk)).values(indexed=False)
+                )
 
 
 def active_matters(conn: Connection, record_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -398,6 +427,18 @@ def active_matters(conn: Connection, record_ids: Sequence[str]) -> dict[str, lis
         for record_id, matter in rows:
             covering[record_id].append(matter)
     return covering
+
+
+def _members(conn: Connection, column: Any, hold_id: int, values: Sequence[str]) -> set[str]:
+    """Which of `values` (record ids or blob hashes, by `column`) the hold covers already."""
+    found: set[str] = set()
+    for chunk in batched(values, CHUNK):
+        found.update(
+            conn.execute(
+                select(column).where(column.table.c.hold_id == hold_id, column.in_(chunk))
+            ).scalars()
+        )
+    return found
 
 
 def _text(moment: datetime | None) -> str | None:

@@ -3,7 +3,9 @@ row and log leaf so that either all exist or none do.
 
 Order inside one transaction: lock the log head (serialises ingests, so leaf
 indexes have no gaps), read the items' latest versions, insert the rows, write
-the objects, commit. If the object store fails, the transaction rolls back and
+the objects, commit. New records an active legal hold covers are held in the
+same transaction (the `hold_new` hook, archiver/ingest_holds.py) and their
+objects written with the legal hold on. If the object store fails, the transaction rolls back and
 nothing is counted; if the commit fails after the objects are written, they stay
 as uncatalogued objects that `verify` reports and a re-ingest reuses.
 """
@@ -11,7 +13,7 @@ as uncatalogued objects that `verify` reports and a re-ingest reuses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -60,6 +62,20 @@ class IngestResult:
         return totals
 
 
+@dataclass(frozen=True)
+class NewBatch:
+    """The records one ingest transaction adds and their catalogue rows, in the same
+    order (leaf order), for the legal holds placed at ingest."""
+
+    records: Sequence[Record]
+    rows: Sequence[Mapping[str, Any]]
+
+
+# Given the ingest's connection and batch, holds what an active matter covers and
+# returns the record ids whose objects are to be written with their legal hold on.
+HoldNew = Callable[[Connection, NewBatch], set[str]]
+
+
 @dataclass
 class _Latest:
     record_id: str
@@ -83,12 +99,14 @@ class Ingestor:
         clock: Clock,
         rules: RetentionRules,
         batch_size: int = 5000,
+        hold_new: HoldNew | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.clock = clock
         self.rules = rules
         self.batch_size = batch_size
+        self.hold_new = hold_new
 
     def ingest(self, captured: Iterable[CapturedItem], run_id: int | None = None) -> IngestResult:
         result = IngestResult()
@@ -131,7 +149,7 @@ class Ingestor:
         known = self._known_versions(conn, [i for i in batch if i.historical])
         now = self.clock.now()
         outcomes: list[Outcome] = []
-        new_records: list[tuple[Record, datetime]] = []
+        new_records: list[Record] = []
         record_rows: list[dict[str, Any]] = []
         leaf_rows: list[dict[str, Any]] = []
         media_rows: list[dict[str, Any]] = []
@@ -163,8 +181,7 @@ class Ingestor:
             governing = self.rules.governing(
                 item.platform, item.account, item.kind, created_at, captured_at
             )
-            retain_until = governing.retain_until
-            new_records.append((record, retain_until))
+            new_records.append(record)
             media_rows.extend(
                 {"record_id": record.record_id, "sha256": sha} for sha in sorted(_blobs_shown(item))
             )
@@ -182,7 +199,7 @@ class Ingestor:
                     "size": len(record.data),
                     "captured_at": captured_at,
                     "created_at": created_at,
-                    "retain_until": retain_until,
+                    "retain_until": governing.retain_until,
                     "retention_policy": governing.policy,
                     "leaf_index": tree_size,
                     "capture_run_id": run_id,
@@ -214,11 +231,12 @@ class Ingestor:
             conn.execute(record_media.insert(), media_rows)
         self._save_items(conn, batch, latest, now)
         advance_chain(conn, "log", tree_size, None)
+        held = self.hold_new(conn, NewBatch(new_records, record_rows)) if self.hold_new else set()
         # Objects last, in this thread: a conflicting concurrent writer has already
         # failed the inserts, and a store failure still rolls the rows back. (A writer
         # thread was measured slower: each file system call hands the GIL back and
         # forth with the thread building records.)
-        self._write_objects(new_records)
+        self._write_objects(new_records, record_rows, held)
         return outcomes
 
     @staticmethod
@@ -320,8 +338,13 @@ class Ingestor:
             # Keys of the dicts other than row_id become the SET clause.
             conn.execute(items.update().where(items.c.id == bindparam("row_id")), updates)
 
-    def _write_objects(self, new_records: list[tuple[Record, datetime]]) -> None:
-        objects = [NewObject(r.key, r.data, retain_until=until) for r, until in new_records]
+    def _write_objects(
+        self, new_records: list[Record], rows: list[dict[str, Any]], held: set[str]
+    ) -> None:
+        objects = [
+            NewObject(r.key, r.data, row["retain_until"], legal_hold=r.record_id in held)
+            for r, row in zip(new_records, rows, strict=True)
+        ]
         try:
             self.store.put_many(objects)
         except ObjectExistsError:
@@ -329,9 +352,13 @@ class Ingestor:
             # byte-identical (the key is its hash), write the rest.
             for obj in objects:
                 if not self.store.exists(obj.key):
-                    self.store.put(obj.key, obj.data, retain_until=obj.retain_until)
+                    self.store.put(
+                        obj.key, obj.data, retain_until=obj.retain_until, legal_hold=obj.legal_hold
+                    )
                 elif self.store.get(obj.key) != obj.data:
                     raise StorageError(f"{obj.key} exists with different bytes") from None
+                elif obj.legal_hold:
+                    self.store.set_legal_hold(obj.key, True)
 
 
 def _created_at(item: CapturedItem) -> datetime | None:

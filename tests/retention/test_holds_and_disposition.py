@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
 
 from archiver.archive import Archive
 from archiver.disposition import DispositionService
@@ -14,29 +13,8 @@ from archiver.errors import RetentionError, UsageError
 from archiver.holds import HoldService, Scope
 from archiver.records import record_key
 from archiver.retention_service import RetentionService
-from config.settings import Settings
-from storage.catalogue.models import records
-from tests.conftest import make_settings
+from tests.retention.helpers import record_ids, short_lived
 from tests.support.items import make_item
-
-
-def short_lived(tmp_path, catalogue_url: str, **retention) -> Settings:
-    return make_settings(tmp_path, catalogue_url, retention={"default_period": "30d", **retention})
-
-
-@pytest.fixture
-def archive_30d(tmp_path, catalogue_url, open_archive) -> Archive:
-    opened = open_archive(short_lived(tmp_path, catalogue_url))
-    yield opened
-    opened.close()
-
-
-def record_ids(archive: Archive, **where) -> list[str]:
-    query = select(records.c.record_id).order_by(records.c.leaf_index)
-    for name, value in where.items():
-        query = query.where(getattr(records.c, name) == value)
-    with archive.engine.connect() as conn:
-        return list(conn.execute(query).scalars())
 
 
 def test_the_longest_applicable_policy_wins_and_is_explained(tmp_path, catalogue_url, open_archive) -> None:
@@ -110,16 +88,21 @@ def test_hold_covers_versions_tombstones_and_survives_disposition(archive_30d: A
         archive.store.delete(record_key(record_ids(archive, native_id="1")[0]))
 
 
-def test_new_captures_in_scope_are_held_when_indexed(archive_30d: Archive) -> None:
+def test_indexing_holds_what_a_matter_placed_during_an_ingest_missed(archive_30d: Archive) -> None:
+    """The safety net: a batch that read the active matters before a new one committed
+    (simulated by ingesting without the hook) is held when it is indexed."""
     holds = HoldService(archive_30d)
     report = holds.create("future", Scope("acme"), "litigation foreseeable")
     assert report.records == 0 and "still holds future captures" in report.warnings[0]
+    hook, archive_30d.ingestor.hold_new = archive_30d.ingestor.hold_new, None
     archive_30d.ingest([make_item("9", "acme announcement"), make_item("10", "unrelated")])
-    archive_30d.search.index_pending()
-    assert holds.apply_to_new() == 1
-    (held,) = record_ids(archive_30d, native_id="9")
-    assert archive_30d.store.lock_state(record_key(held)).legal_hold
+    archive_30d.ingestor.hold_new = hook
+    (missed,) = record_ids(archive_30d, native_id="9")
+    assert not archive_30d.store.lock_state(record_key(missed)).legal_hold
+    assert archive_30d.index_and_hold().held == 1
+    assert archive_30d.store.lock_state(record_key(missed)).legal_hold
     assert holds.show("future")["records"] == 1
+    assert archive_30d.index_and_hold().held == 0
 
 
 def test_the_index_learns_a_records_matters_when_it_catches_up(archive_30d: Archive) -> None:

@@ -18,6 +18,7 @@ from archiver.holds import HoldService, Scope
 from archiver.records import record_key
 from archiver.setup import initialise
 from config.settings import RetentionSettings
+from tests.retention.helpers import record_ids
 from tests.support.items import make_item
 from tests.support.s3 import s3_settings
 
@@ -75,4 +76,23 @@ def test_an_unexpired_object_is_refused_by_our_guard_and_by_the_bucket(
         direct_version_delete(archive, key)
     assert DispositionService(archive).plan().records == []
     assert archive.store.get(key)
+    archive.close()
+
+
+def test_a_capture_in_an_active_matters_scope_is_held_at_the_bucket_at_ingest(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    # Expired at once, so only the legal hold can protect (see the first test).
+    archive = open_s3_archive(moto_endpoint, tmp_path, "0d", ago=5)
+    HoldService(archive).create("acme", Scope("merger"), "inquiry")
+    archive.ingest([make_item("1", "acme merger"), make_item("2", "lunch menu")])
+    assert archive.search.lag() == 2  # not indexed: held at ingest
+    assert HoldService(archive).show("acme")["records"] == 1
+    held_key, free_key = (record_key(record_ids(archive, native_id=n)[0]) for n in "12")
+    assert archive.store.lock_state(held_key).legal_hold
+    with pytest.raises(ClientError, match="AccessDenied"):
+        direct_version_delete(archive, held_key)
+    assert archive.store.get(held_key)
+    direct_version_delete(archive, free_key)  # the control: nothing else protects it
+    assert not archive.store.exists(free_key)
     archive.close()

@@ -1,0 +1,107 @@
+"""New captures an active matter's scope covers are held at ingest, in the transaction
+that archives them, before any indexing (SQLite and PostgreSQL; S3 in test_s3_retention)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from archiver.archive import Archive
+from archiver.canonical import sha256_hex
+from archiver.holds import HoldService, Scope
+from archiver.ingest_holds import IngestHolds
+from archiver.records import media_key, record_key
+from storage.catalogue.retention import hold_media
+from tests.retention.helpers import audit_events, record_ids, showing
+from tests.support.items import make_item
+
+
+def held(archive: Archive, record_id: str) -> bool:
+    """Held in the catalogue (an active matter's member) and where the bytes live."""
+    with archive.engine.connect() as conn:
+        in_catalogue = bool(HoldService(archive).held_record_ids(conn, [record_id]))
+    on_object = archive.store.lock_state(record_key(record_id)).legal_hold
+    assert in_catalogue == on_object, "the catalogue and the object disagree"
+    return in_catalogue
+
+
+def test_a_new_capture_in_scope_is_held_at_ingest_before_indexing(archive_30d: Archive) -> None:
+    holds = HoldService(archive_30d)
+    holds.create("acme", Scope("merger"), "SEC inquiry 2026-17")
+    archive_30d.ingest([make_item("1", "merger talk"), make_item("2", "lunch menu")])
+    assert archive_30d.search.lag() == 2  # nothing indexed yet
+    (merger,), (lunch,) = record_ids(archive_30d, native_id="1"), record_ids(archive_30d, native_id="2")
+    assert held(archive_30d, merger) and not held(archive_30d, lunch)
+    assert holds.show("acme")["records"] == 1
+    assert audit_events(archive_30d, "hold-extend") == [(
+        "test:officer",
+        {"matter": "acme", "reason": "SEC inquiry 2026-17", "records": 1, "media": 0, "at": "ingest"},
+    )]
+    run = archive_30d.index_and_hold()
+    assert run.held == 0  # the safety net finds it held already
+    assert archive_30d.search.index.matching_ids("holds:acme") == {merger}
+
+
+def test_versions_and_tombstones_are_held_by_the_content_they_delete(archive_30d: Archive) -> None:
+    archive_30d.ingest([make_item("1", "merger rumours"), make_item("2", "lunch menu")])
+    HoldService(archive_30d).create("acme", Scope("merger"), "inquiry")
+    # An edit, then tombstones: one whose deleted content is in the store, one whose
+    # deleted version is in the same batch, one of an item out of scope.
+    archive_30d.ingest([make_item("1", "merger rumours denied")])
+    archive_30d.ingest([
+        make_item("1", deleted=True, status=404),
+        make_item("5", "merger closing"),
+        make_item("5", deleted=True, status=404),
+        make_item("2", deleted=True, status=404),
+    ])
+    assert archive_30d.search.lag() == 6
+    assert all(held(archive_30d, r) for r in record_ids(archive_30d, native_id="1"))
+    assert all(held(archive_30d, r) for r in record_ids(archive_30d, native_id="5"))
+    assert not any(held(archive_30d, r) for r in record_ids(archive_30d, native_id="2"))
+
+
+def test_the_scope_accounts_and_dates_apply_at_ingest(archive_30d: Archive) -> None:
+    scope = Scope("acme", ("@a@x",), datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 31, tzinfo=UTC))
+    HoldService(archive_30d).create("narrow", scope, "scoped")
+    archive_30d.ingest([
+        make_item("1", "acme one", account="@a@x", created_at="2025-01-10T00:00:00Z"),
+        make_item("2", "acme two", account="@b@x", created_at="2025-01-10T00:00:00Z"),
+        make_item("3", "acme three", account="@a@x", created_at="2025-03-10T00:00:00Z"),
+        make_item("4", "other", account="@a@x", created_at="2025-01-10T00:00:00Z"),
+    ])
+    assert [n for n in "1234" if held(archive_30d, record_ids(archive_30d, native_id=n)[0])] == ["1"]
+
+
+def test_media_of_a_capture_held_at_ingest_are_held(archive_30d: Archive) -> None:
+    HoldService(archive_30d).create("acme", Scope("merger"), "inquiry")
+    photo, other = b"\x89PNG merger photo", b"\x89PNG lunch photo"
+    archive_30d.ingest([
+        showing(archive_30d, make_item("1", "merger photo"), photo),
+        showing(archive_30d, make_item("2", "lunch"), other),
+    ])
+    # An edit showing the same photo: the matter holds the blob already (no second row).
+    archive_30d.ingest([showing(archive_30d, make_item("1", "merger photo, cropped"), photo)])
+    photo_sha, other_sha = sha256_hex(photo), sha256_hex(other)
+    assert archive_30d.store.lock_state(media_key(photo_sha)).legal_hold
+    assert not archive_30d.store.lock_state(media_key(other_sha)).legal_hold
+    with archive_30d.engine.connect() as conn:
+        assert list(conn.execute(hold_media.select()).mappings()) == [{"hold_id": 1, "sha256": photo_sha}]
+    extensions = [params for _, params in audit_events(archive_30d, "hold-extend")]
+    assert [(e["records"], e["media"]) for e in extensions] == [(1, 1), (1, 0)]
+
+
+def test_without_an_active_matter_ingest_does_no_per_record_work(
+    archive_30d: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: object) -> None:
+        raise AssertionError("matched records against holds with no active matter")
+
+    monkeypatch.setattr(IngestHolds, "matching", refuse)
+    archive_30d.ingest([make_item("1", "merger talk")])
+    holds = HoldService(archive_30d)
+    holds.create("closed", Scope("merger"), "inquiry")
+    holds.release("closed", "settled")
+    archive_30d.ingest([make_item("2", "merger again")])
+    assert not held(archive_30d, record_ids(archive_30d, native_id="2")[0])
+    assert audit_events(archive_30d, "hold-extend") == []
