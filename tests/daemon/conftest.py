@@ -83,6 +83,18 @@ def slow_down(fake: FakeMastodon, seconds: float) -> None:
     fake.server.add("GET", re.compile(r"/api/.*"), slow)
 
 
+def refuse_token(fake: FakeMastodon) -> None:
+    """Every API request is refused with HTTP 403 (a token revoked or without the
+    scopes), the reply quoting the token it was given, so a leak of it would show."""
+
+    def refuse(request: RecordedRequest) -> Reply:
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ")
+        message = f"This action is outside the authorized scopes of token {presented}"
+        return Reply.json({"error": message}, status=403)
+
+    fake.server.add("GET", re.compile(r"/api/.*"), refuse)
+
+
 @pytest.fixture
 def platform() -> Iterator[Platform]:
     made = Platform()

@@ -1,7 +1,8 @@
 """The daemon as a process, against a platform that serves slowly: SIGHUP picks up
 a new account; SIGTERM ends the runs after their current batch, releases the
 leases and exits 0 within a bound; kill -9 in the middle of a capture and a
-restart give no duplicates, no gaps, and `archiver verify` passes."""
+restart give no duplicates, no gaps, and `archiver verify` passes, the killed run
+closed as abandoned; JSON logs go to daemon.log_file, one line per run, no token."""
 
 from __future__ import annotations
 
@@ -23,17 +24,19 @@ from archiver.cli.main import cli
 from archiver.clock import FixedClock
 from archiver.setup import initialise
 from config.settings import Settings
-from storage.catalogue.models import audit_events, capture_runs
+from storage.catalogue.models import accounts, audit_events, capture_runs
 from storage.catalogue.scheduling import capture_leases
 from tests.conftest import START, make_settings
 from tests.daemon.conftest import (
     DAEMON_COMMAND,
     FAST_DAEMON,
+    TOKEN,
     Platform,
     add_account,
     archived_versions,
     daemon_env,
     oracle_ids,
+    refuse_token,
     wait_for,
     write_config,
 )
@@ -190,3 +193,44 @@ def test_kill_9_mid_capture_then_restart_no_duplicates_no_gaps(
 
     result = CliRunner().invoke(cli, ["--config", str(config), "verify"])
     assert result.exit_code == 0, result.output
+
+
+def test_json_logs_go_to_the_configured_file_one_line_per_run_no_token(
+    tmp_path: Path, platform: Platform, processes: list[DaemonProcess]
+) -> None:
+    settings, archive, config = setup_archive(tmp_path, log_file="logs/daemon.log")
+    add_account(archive, platform.new(statuses=5), "@fine@fake.test")
+    refused = platform.new(statuses=5)
+    refuse_token(refused)  # its error quotes the token: the log must not
+    add_account(archive, refused, "@refused@fake.test")
+    daemon = DaemonProcess(config, tmp_path / "stderr.log")
+    processes.append(daemon)
+    log_file = settings.archive_dir / "logs" / "daemon.log"  # relative: under the archive
+    wait_for(lambda: log_file.exists() and '"account-paused"' in log_file.read_text("utf-8"))
+    wait_for(lambda: len(finished_run_ids(archive, "@fine@fake.test")) >= 3)
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(SHUTDOWN_BOUND + 5) == 0
+
+    text = log_file.read_text(encoding="utf-8")
+    lines = [json.loads(raw) for raw in text.splitlines()]  # every line is one JSON object
+    run_ids = [line["run_id"] for line in lines if line.get("event") == "run"]
+    with archive.engine.connect() as conn:
+        recorded = conn.execute(select(capture_runs.c.id)).scalars().all()
+    assert sorted(run_ids) == sorted(recorded)  # one line per run, none missing
+    assert {"daemon-start", "daemon-stop"} <= {line.get("event") for line in lines}
+    refusal = next(line for line in lines if line.get("event") == "account-paused")
+    assert "HTTP 403" in refusal["reason"] and "[REDACTED]" in refusal["reason"]
+    assert TOKEN not in text
+    assert daemon.events() == []  # nothing left on stderr
+    archive.close()
+
+
+def finished_run_ids(archive: Archive, handle: str) -> list[int]:
+    with archive.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(capture_runs.c.id)
+                .join(accounts, accounts.c.id == capture_runs.c.account_id)
+                .where(accounts.c.handle == handle, capture_runs.c.status == "ok")
+            ).scalars()
+        )
