@@ -1,5 +1,5 @@
-"""Failures under the daemon: expired credentials pause an account (reported once,
-not hammered, resumed by an operator); a failing platform backs off and opens the
+"""Failures under the daemon: expired or refused credentials pause an account
+(reported once, not hammered, resumed by an operator; the others carry on); a failing platform backs off and opens the
 circuit breaker; a slow or failing account never holds up the others."""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from tests.daemon.conftest import (
     Platform,
     add_account,
     archived_versions,
+    refuse_token,
     wait_for,
     write_config,
 )
@@ -169,4 +170,54 @@ def test_every_run_is_one_json_log_line(
     assert line["event"] == "run" and line["status"] == "ok" and line["job"] == "capture"
     assert line["account_id"] == account.id and line["new"] >= 4 and line["holder"] == "test-logs"
     assert {"time", "level", "run_id", "seconds", "state"} <= set(line)
+    archive.close()
+
+
+def test_a_refused_token_pauses_its_account_once_and_the_others_carry_on(
+    sqlite_daemon_settings: Callable[..., Settings],
+    platform: Platform,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = sqlite_daemon_settings()
+    archive = open_archive(settings)
+    refused = platform.new(statuses=3)
+    refuse_token(refused)  # HTTP 403: revoked, or without the scopes; the token is sent
+    bad = add_account(archive, refused, "@refused@fake.test")
+    fine = [platform.new(statuses=3) for _ in range(2)]
+    good = [add_account(archive, fake, f"@fine{n}@fake.test") for n, fake in enumerate(fine)]
+    daemon = Daemon(archive, holder="test-refused", http_options=NO_RETRIES)
+    daemon.start()
+    try:
+        wait_for(lambda: events(caplog, "account-paused"))
+        requests_when_paused = len(refused.server.requests)
+        runs_then = len(events(caplog, "run"))
+        # Each other account runs twice more on its 1 s schedule; the refused one is not asked.
+        wait_for(lambda: len(events(caplog, "run")) >= runs_then + 2 * len(good), timeout=15)
+        assert len(refused.server.requests) == requests_when_paused
+    finally:
+        assert daemon.shutdown(timeout=10)
+
+    paused = events(caplog, "account-paused")
+    assert len(paused) == 1 and paused[0]["account_id"] == bad.id
+    assert paused[0]["level"] == "ERROR" and "HTTP 403" in paused[0]["reason"]
+    assert "scopes" in paused[0]["reason"] and f"schedule resume {bad.id}" in paused[0]["fix"]
+    lines = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert TOKEN not in lines and "[REDACTED]" in lines
+    runs = events(caplog, "run")
+    assert [r["status"] for r in runs if r["account_id"] == bad.id] == ["fatal"]
+    assert {r["status"] for r in runs if r["account_id"] != bad.id} == {"ok"}
+    for account in good:
+        assert archived_versions(archive, account.handle)
+    with archive.engine.connect() as conn:
+        actions = conn.execute(select(audit_events.c.action)).scalars().all()
+    assert actions.count("account-pause") == 1
+
+    config = write_config(tmp_path / "archiver.toml", settings)
+    status = CliRunner().invoke(cli, ["--config", str(config), "status", "--json"])
+    assert status.exit_code == 0, status.output
+    states = {row["id"]: row for row in json.loads(status.output)["daemon"]["accounts"]}
+    assert states[bad.id]["state"] == "paused" and "403" in states[bad.id]["paused_reason"]
+    assert all(states[account.id]["state"] == "ok" for account in good)
     archive.close()
