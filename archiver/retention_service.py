@@ -15,6 +15,7 @@ from sqlalchemy import select
 from archiver.clock import format_time
 from archiver.errors import UsageError
 from archiver.holds import HoldService
+from archiver.item import KINDS
 from archiver.records import Record, record_key
 from storage.catalogue.db import write_transaction
 from storage.catalogue.models import accounts, records
@@ -36,14 +37,32 @@ class RetentionService:
         self.archive = archive
 
     def warnings(self) -> list[str]:
-        """Policies that match no configured account: probably a typo."""
+        """Policies that match no configured account: probably a typo, and one that
+        would let records go sooner than meant."""
+        return [
+            f"retention policy {name!r} matches no configured account" for name in self._unmatched()
+        ]
+
+    def policies(self) -> list[dict[str, Any]]:
+        """Every policy, the default first, and whether it matches a configured account."""
+        unmatched = set(self._unmatched())
+        return [
+            {
+                "name": p.name,
+                "period": str(p.period),
+                "counted_from": p.counted_from,
+                "platforms": sorted(p.platforms),
+                "accounts": sorted(p.accounts),
+                "kinds": sorted(p.kinds),
+                "matches_no_account": p.name in unmatched,
+            }
+            for p in self.archive.rules.policies
+        ]
+
+    def _unmatched(self) -> list[str]:
         with self.archive.engine.connect() as conn:
             pairs = [(r.platform, r.handle) for r in conn.execute(select(accounts))]
-        kinds = ("post", "reply", "comment", "dm", "story", "reel", "ad", "profile")
-        return [
-            f"retention policy {name!r} matches no configured account"
-            for name in self.archive.rules.unmatched(pairs, kinds)
-        ]
+        return self.archive.rules.unmatched(pairs, KINDS)
 
     def apply(self) -> ApplyResult:
         result = ApplyResult(warnings=self.warnings())

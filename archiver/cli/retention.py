@@ -150,13 +150,38 @@ def retention_apply(cli: CliContext, as_json: bool) -> None:
         )
 
 
+@retention_group.command("policies")
+@click.option("--json", "as_json", is_flag=True)
+@pass_cli
+def retention_policies(cli: CliContext, as_json: bool) -> None:
+    """The retention policies in force; warns of any that matches no configured account."""
+    service = RetentionService(cli.archive())
+    found, warnings = service.policies(), service.warnings()
+    _warn(warnings)
+    if as_json:
+        print_json({"policies": found, "warnings": warnings})
+        return
+    table = Table("policy", "period", "counted from", "platforms", "accounts", "kinds")
+    for policy in found:
+        table.add_row(
+            policy["name"],
+            policy["period"],
+            policy["counted_from"],
+            *(", ".join(policy[name]) or "any" for name in ("platforms", "accounts", "kinds")),
+        )
+    cli.console.print(table)
+
+
 @retention_group.command("dispose")
 @click.option("--dry-run", is_flag=True, help="List exactly what would go; change nothing.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_cli
 def retention_dispose(cli: CliContext, dry_run: bool, as_json: bool) -> None:
     """Remove records past retain-until that no matter holds, with a signed report."""
-    result = DispositionService(cli.archive()).dispose(dry_run=dry_run)
+    archive = cli.archive()
+    # A policy that matches nothing may be a typo that lets records go too soon.
+    _warn(RetentionService(archive).warnings())
+    result = DispositionService(archive).dispose(dry_run=dry_run)
     plan = result.plan
     if as_json:
         print_json(
