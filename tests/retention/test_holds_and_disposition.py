@@ -13,7 +13,7 @@ from archiver.errors import RetentionError, UsageError
 from archiver.holds import HoldService, Scope
 from archiver.records import record_key
 from archiver.retention_service import RetentionService
-from tests.retention.helpers import record_ids, short_lived
+from tests.retention.helpers import audit_events, record_ids, short_lived
 from tests.support.items import make_item
 
 
@@ -192,3 +192,49 @@ def test_the_daily_task_extends_reports_and_decides_erasures(archive_30d: Archiv
     assert task.ok, task.error
     assert task.result["erasure_requests"] == {1: "purged"}
     assert task.result["disposable_records"] == 0  # the erasure took the only record
+
+
+def test_hold_steps_are_audited_with_the_actor_and_the_reason(archive_30d: Archive) -> None:
+    archive_30d.ingest([make_item("1", "merger talk")])
+    holds = HoldService(archive_30d)
+    holds.create("acme", Scope("merger", ("@org@x.test",)), "SEC inquiry 2026-17")
+    archive_30d.ingest([make_item("2", "merger again")])
+    archive_30d.actor = "test:counsel"
+    holds.release("acme", "inquiry closed")
+    assert audit_events(archive_30d, "hold-create") == [("test:officer", {
+        "matter": "acme", "query": "merger", "accounts": ["@org@x.test"], "from": None,
+        "to": None, "reason": "SEC inquiry 2026-17", "records": 1, "media": 0})]
+    assert audit_events(archive_30d, "hold-extend") == [("test:officer", {
+        "matter": "acme", "reason": "SEC inquiry 2026-17", "records": 1, "media": 0,
+        "at": "ingest"})]
+    assert audit_events(archive_30d, "hold-release") == [("test:counsel", {
+        "matter": "acme", "reason": "inquiry closed", "records": 2, "released_objects": 2,
+        "still_held_by_other_matters": 0})]
+    shown = holds.show("acme")
+    assert (shown["created_by"], shown["reason"]) == ("test:officer", "SEC inquiry 2026-17")
+    assert (shown["released_by"], shown["release_reason"]) == ("test:counsel", "inquiry closed")
+
+
+def test_an_erasure_is_scheduled_for_when_the_longest_retention_ends(
+    tmp_path, catalogue_url, open_archive, clock
+) -> None:
+    archive = open_archive(short_lived(tmp_path, catalogue_url, policies=[
+        {"name": "dm-60d", "period": "60d", "kinds": ["dm"]}]))
+    subject = "@jo@members.example"
+    archive.ingest([make_item("1", "a post", author=subject),
+                    make_item("2", "a dm", kind="dm", author=subject)])
+    service = ErasureService(archive)
+    first = service.request(subject)
+    assert (first["status"], first["due_at"]) == ("scheduled", "2026-03-06T09:30:00.000000Z")
+    assert first["decision"]["policies"] == ["default", "dm-60d"]
+    assert service.list()[0]["due_at"] == datetime(2026, 3, 6, 9, 30, tzinfo=UTC)
+    clock.advance(days=31)  # the post's 30 days are over; the DM's 60 are not
+    (second,) = service.process()
+    assert (second["status"], second["due_at"]) == ("scheduled", "2026-03-06T09:30:00.000000Z")
+    assert second["decision"]["policies"] == ["dm-60d"]
+    assert archive.store.exists(record_key(record_ids(archive, native_id="1")[0]))
+    clock.advance(days=30)
+    (done,) = service.process()
+    assert (done["status"], done["due_at"], done["decision"]["records"]) == ("purged", None, 2)
+    assert service.list()[0]["due_at"] is None
+    archive.close()

@@ -16,8 +16,10 @@ from archiver.disposition import DispositionService
 from archiver.errors import RetentionError
 from archiver.holds import HoldService, Scope
 from archiver.records import record_key
+from archiver.retention_service import RetentionService
 from archiver.setup import initialise
-from config.settings import RetentionSettings
+from config.settings import RetentionPolicySettings, RetentionSettings
+from storage.objects.base import normalise_retain_until
 from tests.retention.helpers import record_ids
 from tests.support.items import make_item
 from tests.support.s3 import s3_settings
@@ -95,4 +97,40 @@ def test_a_capture_in_an_active_matters_scope_is_held_at_the_bucket_at_ingest(
     assert archive.store.get(held_key)
     direct_version_delete(archive, free_key)  # the control: nothing else protects it
     assert not archive.store.exists(free_key)
+    archive.close()
+
+
+def bucket_lock(archive: Archive, key: str) -> tuple[str | None, datetime | None]:
+    """The lock as the bucket reports it to a plain boto3 client (not through our store)."""
+    s3 = archive.settings.storage.s3
+    client = boto3.client("s3", endpoint_url=s3.endpoint_url, region_name=s3.region)
+    head = client.head_object(Bucket=s3.bucket, Key=key)
+    return head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+
+
+def test_retention_apply_extends_locks_at_the_bucket_and_never_shortens_them(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    archive = open_s3_archive(moto_endpoint, tmp_path, "1d")
+    archive.ingest([make_item("1", "kept a day, then a month")])
+    key = record_key(record_ids(archive)[0])
+    month = normalise_retain_until(archive.clock.now() + timedelta(days=30))
+    assert bucket_lock(archive, key) == ("COMPLIANCE", month - timedelta(days=29))
+    policies = [RetentionPolicySettings(name="all-30d", period="30d")]
+    longer = Archive.open(
+        archive.settings.model_copy(
+            update={"retention": RetentionSettings(default_period="1d", policies=policies)}
+        ),
+        clock=archive.clock,
+    )
+    result = RetentionService(longer).apply()
+    assert (result.checked, result.extended) == (1, 1)
+    assert bucket_lock(archive, key) == ("COMPLIANCE", month)
+    assert RetentionService(longer).explain(record_ids(archive)[0])["governing_policy"] == "all-30d"
+    longer.close()
+    shorter = RetentionService(archive).apply()  # the one-day rules again
+    assert (shorter.extended, shorter.kept_longer) == (0, 1)
+    assert bucket_lock(archive, key) == ("COMPLIANCE", month)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        direct_version_delete(archive, key)
     archive.close()
