@@ -241,13 +241,18 @@ class Daemon:
                 ACCOUNTS_POOL: ThreadPoolExecutor(self.settings.workers),
                 HOUSEKEEPING_POOL: ThreadPoolExecutor(2),
             },
-            job_defaults={
-                "coalesce": True,
-                "max_instances": 1,
-                "misfire_grace_time": int(self.settings.misfire_grace),
-            },
+            job_defaults=self._job_options(),
             timezone=UTC,
         )
+
+    def _job_options(self) -> dict[str, Any]:
+        """What every job gets: missed runs coalesced into one, never two at once, and
+        skipped when later than the misfire grace."""
+        return {
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(self.settings.misfire_grace),
+        }
 
     def desired_jobs(self) -> tuple[dict[str, _JobSpec], dict[str, _JobSpec], list[str]]:
         """(shared jobs, local jobs, problems) as the accounts and settings ask now."""
@@ -322,6 +327,7 @@ class Daemon:
             raise RuntimeError("start the daemon before syncing its jobs")
         shared, local, problems = self.desired_jobs()
         report = SyncReport(problems=problems)
+        options = self._job_options()
         for store, wanted in ((SHARED, shared), (LOCAL, local)):
             existing = {job.id: job for job in scheduler.get_jobs(jobstore=store)}
             for job_id, spec in wanted.items():
@@ -342,11 +348,15 @@ class Daemon:
                     report.added.append(job_id)
                 elif job.name != spec.name or job.executor != spec.executor:
                     scheduler.modify_job(
-                        job_id, jobstore=store, name=spec.name, executor=spec.executor
+                        job_id, jobstore=store, name=spec.name, executor=spec.executor, **options
                     )
                     scheduler.reschedule_job(job_id, jobstore=store, trigger=spec.trigger)
                     report.rescheduled.append(job_id)
                 else:
+                    if any(getattr(job, key) != value for key, value in options.items()):
+                        # A stored job keeps the options it was added with (the settings
+                        # at the time): a restart with a new misfire_grace gives it that.
+                        scheduler.modify_job(job_id, jobstore=store, **options)
                     report.kept += 1
             for job_id in existing:
                 if job_id not in wanted:

@@ -1,13 +1,17 @@
 """The daemon in-process with its real scheduler: jobs in the catalogue's job store,
 reconciled with the accounts on reload, job state kept across restarts, captures
-and housekeeping running on short intervals."""
+and housekeeping running on short intervals; missed runs coalesced, runs later than
+the misfire grace skipped."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from archiver.archive import Archive
@@ -17,8 +21,8 @@ from archiver.daemon import Daemon
 from archiver.daemon.schedules import ScheduleService
 from archiver.setup import initialise
 from config.settings import Settings
-from storage.catalogue.models import checkpoints
-from storage.catalogue.scheduling import daemon_jobs
+from storage.catalogue.models import capture_runs, checkpoints
+from storage.catalogue.scheduling import JOBS_TABLE, daemon_jobs
 from tests.conftest import START
 from tests.daemon.conftest import Platform, add_account, archived_versions, wait_for
 
@@ -135,3 +139,92 @@ def _no_leftover_daemon() -> None:
     from archiver.daemon import jobs
 
     assert jobs._current is None
+
+
+def job_options(daemon: Daemon) -> dict[str, tuple[bool, int, int | None]]:
+    return {
+        job.id: (job.coalesce, job.max_instances, job.misfire_grace_time)
+        for job in daemon.scheduler.get_jobs()
+    }
+
+
+def test_every_job_coalesces_runs_alone_and_takes_the_configured_misfire_grace(
+    daemon_settings: Callable[..., Settings], platform: Platform
+) -> None:
+    settings = daemon_settings(capture_interval="1h", reconcile_interval="6h", misfire_grace=123)
+    archive = open_archive(settings)
+    account = add_account(archive, platform.new(), "@opts@fake.test")
+    daemon = Daemon(archive, holder="test-opts")
+    daemon.start()
+    try:
+        options = job_options(daemon)
+    finally:
+        assert daemon.shutdown(timeout=5)
+    assert set(options) == {f"capture:{account.id}", f"reconcile:{account.id}", "checkpoint",
+                            "maintenance", "index"}
+    assert set(options.values()) == {(True, 1, 123)}
+    stored = job_rows(archive)
+
+    # A restart with another grace gives it to the jobs kept in the store, next runs unchanged.
+    changed = settings.daemon.model_copy(update={"misfire_grace": 45})
+    restarted = Daemon(archive, settings=changed, holder="test-opts-2")
+    report = restarted.start()
+    try:
+        assert set(job_options(restarted).values()) == {(True, 1, 45)}
+        assert report.rescheduled == [] and job_rows(archive) == stored
+    finally:
+        assert restarted.shutdown(timeout=5)
+        archive.close()
+
+
+def set_next_run(archive: Archive, job_id: str, when: datetime) -> None:
+    """Make a stored job due at `when`, as if every daemon had been down since then.
+    Through the job store alone: a scheduler, even paused, may run what is due."""
+    store = SQLAlchemyJobStore(engine=archive.engine, tablename=JOBS_TABLE)
+    store.start(BackgroundScheduler(timezone=UTC), "default")
+    job = store.lookup_job(job_id)
+    job.next_run_time = when
+    store.update_job(job)
+
+
+def test_missed_runs_are_coalesced_into_one_and_runs_later_than_the_grace_are_skipped(
+    daemon_settings: Callable[..., Settings], platform: Platform
+) -> None:
+    settings = daemon_settings(capture_interval="1m", misfire_grace="1h")
+    archive = open_archive(settings)
+    every_minute = add_account(archive, platform.new(statuses=2), "@minutely@fake.test")
+    daily = add_account(archive, platform.new(statuses=2), "@daily@fake.test")
+    ScheduleService(archive.engine, archive.clock).set(daily.id, interval=86400)
+    first = Daemon(archive, holder="test-misfire-1")
+    first.start()  # puts the jobs in the store
+    assert first.shutdown(timeout=5)
+    runs_before = {a.id: len(run_ids(archive, a.id)) for a in (every_minute, daily)}
+
+    now = datetime.now(UTC)
+    set_next_run(archive, f"capture:{every_minute.id}", now - timedelta(minutes=10))  # 11 due
+    set_next_run(archive, f"capture:{daily.id}", now - timedelta(hours=2))  # 1 h too late
+    restarted = Daemon(archive, holder="test-misfire-2")
+    restarted.start()
+    try:
+        wait_for(lambda: len(run_ids(archive, every_minute.id)) > runs_before[every_minute.id])
+        wait_for(lambda: all(
+            restarted.next_run(f"capture:{a.id}") > datetime.now(UTC) for a in (every_minute, daily)
+        ))
+        time.sleep(2)  # room for any replayed run to show
+        runs_after = {a.id: len(run_ids(archive, a.id)) for a in (every_minute, daily)}
+        next_daily = restarted.next_run(f"capture:{daily.id}")
+    finally:
+        assert restarted.shutdown(timeout=10)
+        archive.close()
+    assert runs_after[every_minute.id] == runs_before[every_minute.id] + 1  # not 11
+    assert runs_after[daily.id] == runs_before[daily.id]  # skipped, not run late
+    assert next_daily - now > timedelta(hours=21)  # the next occurrence, a day after the missed one
+
+
+def run_ids(archive: Archive, account_id: int) -> list[int]:
+    with archive.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(capture_runs.c.id).where(capture_runs.c.account_id == account_id)
+            ).scalars()
+        )
