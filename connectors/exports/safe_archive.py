@@ -1,10 +1,12 @@
 """Reading an untrusted export archive (zip) without being hurt by it.
 
 Everything is checked before anything is read: member names (no '..', no
-absolute or drive paths, no backslashes or NUL), no symlinks, member count,
-each member's declared size and compression ratio, the total size. While
-reading, the bytes actually inflated are counted too, because a zip bomb can
-lie about its sizes in the directory.
+absolute or drive paths, no backslashes or NUL), no symlinks or encrypted
+members, member count, each member's declared size and compression ratio, the
+total size. Then every member is inflated once and its CRC checked, counting
+the bytes actually inflated (a zip bomb can lie about its sizes in the
+directory): a damaged archive is refused when it is opened, not half-way
+through an import.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -22,6 +25,9 @@ from pathlib import Path, PurePosixPath
 from archiver.errors import ArchiverError
 
 MiB = 1024 * 1024
+# What zipfile, tarfile and gzip raise for damaged bytes (bad CRC, truncated or
+# corrupt deflate data, unsupported compression), rather than an error of their own.
+DAMAGED = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, NotImplementedError)
 
 
 class UnsafeArchiveError(ArchiverError):
@@ -66,10 +72,15 @@ class SafeArchive:
         self.limits = limits or ArchiveLimits()
         try:
             self._zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except DAMAGED as exc:
             raise UnsafeArchiveError(f"{path} is not a readable zip archive: {exc}") from exc
         self._members = {info.filename: info for info in self._zip.infolist()}
-        self._validate()
+        try:
+            self._validate()
+            self._check_integrity()
+        except UnsafeArchiveError:
+            self._zip.close()
+            raise
 
     def _validate(self) -> None:
         limits = self.limits
@@ -85,6 +96,8 @@ class SafeArchive:
                 raise UnsafeArchiveError(f"{self.path}: member {info.filename!r} {problem}")
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise UnsafeArchiveError(f"{self.path}: member {info.filename!r} is a symlink")
+            if info.flag_bits & 0x1:  # APPNOTE 4.4.4 bit 0: encrypted
+                raise UnsafeArchiveError(f"{self.path}: member {info.filename!r} is encrypted")
             if info.file_size > limits.max_member_bytes:
                 raise UnsafeArchiveError(
                     f"{self.path}: member {info.filename!r} is {info.file_size:,} bytes, "
@@ -107,21 +120,38 @@ class SafeArchive:
     def exists(self, name: str) -> bool:
         return name in self._members
 
+    def _check_integrity(self) -> None:
+        """Inflate every member once, within the limits, so that bad CRCs and corrupt
+        data are found before an importer yields its first item."""
+        for info in self._members.values():
+            if not info.is_dir():
+                for _ in self._inflate(info):
+                    pass
+
+    def _inflate(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        """A member's bytes in chunks, refusing more than it declared (bombs lie) and
+        turning zipfile's and zlib's errors for damaged data into UnsafeArchiveError."""
+        size = 0
+        try:
+            with self._zip.open(info) as handle:
+                for chunk in iter(lambda: handle.read(MiB), b""):
+                    size += len(chunk)
+                    if size > info.file_size or size > self.limits.max_member_bytes:
+                        raise UnsafeArchiveError(
+                            f"{self.path}: member {info.filename!r} inflates past its declared size"
+                        )
+                    yield chunk
+        except DAMAGED as exc:
+            raise UnsafeArchiveError(
+                f"{self.path}: member {info.filename!r} is damaged ({exc})"
+            ) from exc
+
     def read(self, name: str) -> bytes:
-        """A member's bytes, refusing more than it declared (bombs lie)."""
+        """A member's bytes (the whole archive was checked when it was opened)."""
         info = self._members.get(name)
         if info is None:
             raise UnsafeArchiveError(f"{self.path}: no member {name!r}")
-        chunks, size = [], 0
-        with self._zip.open(info) as handle:
-            for chunk in iter(lambda: handle.read(MiB), b""):
-                size += len(chunk)
-                if size > info.file_size or size > self.limits.max_member_bytes:
-                    raise UnsafeArchiveError(
-                        f"{self.path}: member {name!r} inflates past its declared size"
-                    )
-                chunks.append(chunk)
-        return b"".join(chunks)
+        return b"".join(self._inflate(info))
 
     def iter_names(self, prefix: str) -> Iterator[str]:
         return (n for n in self.names() if n.startswith(prefix))
@@ -151,7 +181,8 @@ class SafeTarArchive:
         try:
             with tarfile.open(path, mode="r:*") as tar:
                 self._load(tar)
-        except (tarfile.TarError, OSError, EOFError) as exc:
+                self._read_to_the_end(tar)
+        except DAMAGED as exc:
             self.close()
             raise UnsafeArchiveError(f"{path} is not a readable tar archive: {exc}") from exc
         except UnsafeArchiveError:
@@ -189,6 +220,16 @@ class SafeTarArchive:
             with source, spooled.open("wb") as target:
                 shutil.copyfileobj(source, target, MiB)
             self._files[str(PurePosixPath(name))] = spooled
+
+    def _read_to_the_end(self, tar: tarfile.TarFile) -> None:
+        """tarfile stops at the end-of-archive blocks, before gzip's trailer: read on to
+        the end (the padding, within the total limit) so gzip checks its CRC-32 and a
+        damaged member is refused rather than imported with wrong bytes."""
+        rest = 0
+        for chunk in iter(lambda: tar.fileobj.read(MiB), b""):  # type: ignore[union-attr]
+            rest += len(chunk)
+            if rest > self.limits.max_total_bytes:
+                raise UnsafeArchiveError(f"{self.path}: too much data after the last member")
 
     def names(self) -> list[str]:
         return sorted(self._files)

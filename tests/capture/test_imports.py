@@ -3,8 +3,11 @@ before anything is written."""
 
 from __future__ import annotations
 
+import io
 import json
-import struct
+import random
+import re
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -15,9 +18,15 @@ from archiver.archive import Archive
 from archiver.capture.accounts import AccountService
 from archiver.capture.run import CaptureRunner
 from archiver.records import Record, record_key
-from connectors.exports.safe_archive import SafeArchive, UnsafeArchiveError, member_problem
+from connectors.exports.safe_archive import (
+    SafeArchive,
+    UnsafeArchiveError,
+    member_problem,
+    open_export,
+)
 from storage.catalogue.models import capture_runs, records
 from tests.capture.conftest import png
+from tests.capture.hostile_zips import HOSTILE, damage_member
 
 pytestmark = pytest.mark.usefixtures("demo_plugin")
 
@@ -79,67 +88,86 @@ def test_an_import_overlapping_earlier_captures_merges_into_the_same_items(
     assert (summary.counts["new"], summary.counts["unchanged"]) == (1, 1)
 
 
-def zip_slip(path: Path) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("items.json", "[]")
-        archive.writestr("../../etc/evil.sh", "rm -rf /")
-    return path
-
-
-def symlink_member(path: Path) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("items.json", "[]")
-        info = zipfile.ZipInfo("media/link.png")
-        info.external_attr = 0o120777 << 16
-        archive.writestr(info, "/etc/passwd")
-    return path
-
-
-def zip_bomb(path: Path) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("items.json", "[]")
-        archive.writestr("media/bomb.bin", b"\x00" * (20 * 1024 * 1024))
-    return path
-
-
-def two_gigabyte_member(path: Path) -> Path:
-    """A member whose headers declare 2 GiB (patched after writing, as a crafted file would)."""
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("items.json", "[]")
-        archive.writestr("media/huge.bin", b"x" * 100)
-    data = bytearray(path.read_bytes())
-    huge = struct.pack("<I", 2 * 1024**3)
-    central = data.rfind(b"PK\x01\x02")  # the last central-directory entry: media/huge.bin
-    data[central + 24 : central + 28] = huge
-    path.write_bytes(bytes(data))
-    return path
-
-
 def malformed_json(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("items.json", '[{"id": 1, "text": "ok"}, {"id": 2, "te')
     return path
 
 
+def pictured(path: Path) -> Path:
+    return export_zip(
+        path, [{"id": 2, "text": "pic", "image": "media/2.png"}], {"media/2.png": png(12, 8)}
+    )
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (zip_slip, "climbs out of the archive"),
-        (symlink_member, "is a symlink"),
-        (zip_bomb, "zip bomb"),
-        (two_gigabyte_member, "over the 1,073,741,824 byte limit"),
+        *((lambda path, add=add: add(export_zip(path, [])), message) for add, message in HOSTILE),
         (malformed_json, "malformed JSON"),
+        (
+            lambda path: damage_member(pictured(path), "media/2.png"),
+            "'media/2.png' is damaged (Bad CRC-32",
+        ),
+        (
+            lambda path: damage_member(pictured(path), "media/2.png", zipfile.ZIP_DEFLATED),
+            "'media/2.png' is damaged",
+        ),
     ],
 )
 def test_hostile_archives_are_refused_and_nothing_is_imported(
     archive: Archive, account, tmp_path: Path, build, message: str
 ) -> None:
     path = build(tmp_path / "hostile.zip")
-    with pytest.raises(UnsafeArchiveError, match=message):
+    with pytest.raises(UnsafeArchiveError, match=re.escape(message)):
         CaptureRunner(archive).run_import(account, "demo", path)
     assert count(archive) == 0
     with archive.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(capture_runs)).scalar_one() == 0
+
+
+def test_a_damaged_archive_is_refused_on_opening_with_every_batch_of_one(
+    archive: Archive, account, tmp_path: Path
+) -> None:
+    """The damaged photo belongs to the last item: were media read only while archiving,
+    batches of one would have saved the items before it."""
+    items = [{"id": n, "text": f"post {n}"} for n in range(1, 6)]
+    path = export_zip(
+        tmp_path / "export.zip",
+        [*items, {"id": 6, "text": "pic", "image": "media/6.png"}],
+        {"media/6.png": png(12, 8)},
+    )
+    archive.settings.ingest.batch_size = 1
+    stored = set(archive.store.keys())
+    with pytest.raises(UnsafeArchiveError, match="is damaged"):
+        CaptureRunner(archive).run_import(account, "demo", damage_member(path, "media/6.png"))
+    assert count(archive) == 0 and set(archive.store.keys()) == stored
+
+
+def test_an_encrypted_member_is_refused(tmp_path: Path) -> None:
+    """zipfile writes no encrypted members: the flag (bit 0) is set after writing."""
+    path = export_zip(tmp_path / "export.zip", [], {"media/secret.png": b"ciphertext"})
+    data = bytearray(path.read_bytes())
+    data[data.rfind(b"PK\x01\x02") + 8] |= 0x1  # the last central-directory entry's flags
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnsafeArchiveError, match="'media/secret.png' is encrypted"):
+        SafeArchive(path)
+
+
+def test_a_damaged_tar_gz_is_refused(tmp_path: Path) -> None:
+    """One byte flipped inside the member's (incompressible) bytes: only gzip's CRC-32,
+    in the trailer after the tar's end, can tell."""
+    path = tmp_path / "export.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        data = random.Random(1).randbytes(200_000)
+        info = tarfile.TarInfo("media/1.bin")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    damaged = bytearray(path.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(UnsafeArchiveError, match="not a readable tar archive: CRC check failed"):
+        open_export(path)
 
 
 def test_not_a_zip_is_a_clear_error(tmp_path: Path) -> None:
@@ -160,12 +188,11 @@ def test_safe_member_names(name: str) -> None:
 
 
 def test_a_tar_gz_export_imports_like_a_zip(archive: Archive, account, tmp_path: Path) -> None:
-    import io
-    import tarfile
-
     path = tmp_path / "export.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
-        for name, data in (("items.json", json.dumps([{"id": 7, "text": "from a tarball"}]).encode()),):
+        for name, data in (
+            ("items.json", json.dumps([{"id": 7, "text": "from a tarball"}]).encode()),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))

@@ -17,8 +17,7 @@ from archiver.capture.accounts import AccountService
 from archiver.capture.run import CaptureRunner
 from archiver.records import Record, record_key
 from connectors.base import Account
-from connectors.exports.safe_archive import UnsafeArchiveError
-from storage.catalogue.models import capture_runs, records
+from storage.catalogue.models import records
 from tests.connectors.x.archives import (
     POSTS,
     TWEET_COUNT,
@@ -181,14 +180,3 @@ def test_an_api_capture_after_an_import_adds_only_what_the_archive_lacks(
     assert (captured.counts["new"], captured.counts["edited"]) == (1, 0)
     assert [o for o, _ in versions(archive, news)] == ["observed"]
 
-
-def test_a_malformed_wrapper_is_refused_and_nothing_is_imported(
-    setup: Setup, tmp_path: Path
-) -> None:
-    path = build_archive(tmp_path / "export.zip", parts=2,
-                         replace={"data/tweets-part1.js": b"window.YTD.tweets.part1 = [{\"tw"})
-    with pytest.raises(UnsafeArchiveError, match="tweets-part1.js: malformed JSON"):
-        setup.runner.run_import(setup.account, "x", path)
-    assert count(setup.archive) == 0
-    with setup.archive.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(capture_runs)).scalar_one() == 0
