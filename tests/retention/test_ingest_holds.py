@@ -9,6 +9,7 @@ import pytest
 
 from archiver.archive import Archive
 from archiver.canonical import sha256_hex
+from archiver.errors import StorageError
 from archiver.holds import HoldService, Scope
 from archiver.ingest_holds import IngestHolds
 from archiver.records import media_key, record_key
@@ -105,3 +106,34 @@ def test_without_an_active_matter_ingest_does_no_per_record_work(
     archive_30d.ingest([make_item("2", "merger again")])
     assert not held(archive_30d, record_ids(archive_30d, native_id="2")[0])
     assert audit_events(archive_30d, "hold-extend") == []
+
+
+class WritesThenFails:
+    """The real store, except that a batch's commit never happens after its objects
+    are written (a crash between the two)."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+    def put_many(self, objects) -> None:
+        self.real.put_many(objects)
+        raise StorageError("connection lost before the commit")
+
+
+def test_an_object_left_by_a_failed_ingest_is_held_when_the_retry_archives_it(
+    archive_30d: Archive,
+) -> None:
+    real = archive_30d.ingestor.store
+    archive_30d.ingestor.store = WritesThenFails(real)
+    with pytest.raises(StorageError, match="before the commit"):
+        archive_30d.ingest([make_item("1", "merger talk")])
+    archive_30d.ingestor.store = real
+    (left,) = real.keys("records/")
+    assert not real.lock_state(left).legal_hold
+    HoldService(archive_30d).create("acme", Scope("merger"), "inquiry")
+    archive_30d.ingest([make_item("1", "merger talk")])
+    assert [record_key(r) for r in record_ids(archive_30d)] == [left]
+    assert held(archive_30d, record_ids(archive_30d)[0])
