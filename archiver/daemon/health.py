@@ -8,6 +8,8 @@ The rules, for consecutive failed runs n = 1, 2, ...:
     after breaker_cooldown; a success closes it, a failure opens it again;
   - a fatal run: state "paused", reported once, no runs until `resume`;
   - any success (status ok or partial): state "ok", the count starts again.
+An ephemeral account's window is missed when no capture succeeded for a content
+lifetime; the first run recorded after that, failed or not, reports it, once.
 The state is a catalogue row, so every daemon sharing the catalogue honours it.
 """
 
@@ -41,6 +43,7 @@ class Health:
     backoff_until: datetime | None
     paused_reason: str | None
     last_success_at: datetime | None
+    last_finished_at: datetime | None
     first_scheduled_at: datetime
     missed_windows: int
 
@@ -87,6 +90,7 @@ class HealthBook:
             row.backoff_until,
             row.paused_reason,
             row.last_success_at,
+            row.last_finished_at,
             row.first_scheduled_at,
             row.missed_windows,
         )
@@ -128,22 +132,18 @@ class HealthBook:
         """Record a finished run and decide what happens next (see the module doc)."""
         now = self.clock.now()
         before = self.get(account_id)
+        missed = ephemeral and self._first_run_after_missed_window(before, now)
         values: dict[str, Any] = {
             "last_run_id": run_id,
             "last_status": status,
             "last_finished_at": now,
         }
+        if missed:
+            values["missed_windows"] = before.missed_windows + 1
         if status in SUCCESS_STATUSES:
-            missed = bool(
-                ephemeral
-                and now - (before.last_success_at or before.first_scheduled_at)
-                > timedelta(seconds=self.settings.ephemeral_lifetime)
-            )
             values.update(
                 state=OK, consecutive_failures=0, backoff_until=None, last_success_at=now
             )
-            if missed:
-                values["missed_windows"] = before.missed_windows + 1
             outcome = Outcome(OK, 0, None, missed_window=missed)
         elif status == "fatal":
             values.update(
@@ -155,7 +155,11 @@ class HealthBook:
                 last_error=(error or "")[:MAX_ERROR_CHARS],
             )
             outcome = Outcome(
-                PAUSED, before.consecutive_failures, None, newly_paused=before.state != PAUSED
+                PAUSED,
+                before.consecutive_failures,
+                None,
+                newly_paused=before.state != PAUSED,
+                missed_window=missed,
             )
         else:
             failures = before.consecutive_failures + 1
@@ -175,7 +179,11 @@ class HealthBook:
                 last_error=(error or "")[:MAX_ERROR_CHARS],
             )
             outcome = Outcome(
-                state, failures, until, breaker_opened=state == OPEN and before.state != OPEN
+                state,
+                failures,
+                until,
+                breaker_opened=state == OPEN and before.state != OPEN,
+                missed_window=missed,
             )
         with write_transaction(self.engine) as conn:
             conn.execute(
@@ -184,6 +192,15 @@ class HealthBook:
                 .values(**values)
             )
         return outcome
+
+    def _first_run_after_missed_window(self, before: Health, now: datetime) -> bool:
+        """No success for a content lifetime, and no run recorded since that ran out
+        (that run reported it already): while an account keeps failing, its missed
+        window is reported once, at the first failure after it, not again at success."""
+        window_start = before.last_success_at or before.first_scheduled_at
+        deadline = window_start + timedelta(seconds=self.settings.ephemeral_lifetime)
+        last_run = before.last_finished_at
+        return now > deadline and (last_run is None or last_run <= deadline)
 
     def pause(self, account_id: int, reason: str) -> None:
         self._ensure(account_id)

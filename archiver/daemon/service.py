@@ -514,6 +514,8 @@ class Daemon:
                 logging.WARNING,
                 account_id=account.id,
                 account=account.handle,
+                run_id=summary.run_id,
+                status=summary.status,
                 lifetime_seconds=self.settings.ephemeral_lifetime,
             )
         if outcome.backoff_until is not None:

@@ -1,11 +1,14 @@
 """Failures under the daemon: expired or refused credentials pause an account
-(reported once, not hammered, resumed by an operator; the others carry on); a failing platform backs off and opens the
-circuit breaker; a slow or failing account never holds up the others."""
+(reported once, not hammered, resumed by an operator; the others carry on); a
+failing platform backs off and opens the circuit breaker; stories failing past
+their lifetime report the missed window once; a slow or failing account never
+holds up the others."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +18,12 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from archiver.archive import Archive
+from archiver.capture.accounts import AccountService
 from archiver.cli.main import cli
 from archiver.clock import FixedClock
 from archiver.daemon import Daemon
 from archiver.daemon.logs import JsonFormatter
+from archiver.daemon.status import daemon_status
 from archiver.setup import initialise
 from config.settings import Settings
 from storage.catalogue.models import audit_events
@@ -33,6 +38,7 @@ from tests.daemon.conftest import (
     wait_for,
     write_config,
 )
+from tests.fakes.server import FakeServer, Reply
 
 NO_RETRIES = {"max_retries": 0}
 
@@ -220,4 +226,32 @@ def test_a_refused_token_pauses_its_account_once_and_the_others_carry_on(
     states = {row["id"]: row for row in json.loads(status.output)["daemon"]["accounts"]}
     assert states[bad.id]["state"] == "paused" and "403" in states[bad.id]["paused_reason"]
     assert all(states[account.id]["state"] == "ok" for account in good)
+    archive.close()
+
+
+def test_stories_failing_past_their_lifetime_report_the_missed_window_once(
+    sqlite_daemon_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    archive = open_archive(sqlite_daemon_settings(ephemeral_lifetime="24h"))
+    with FakeServer() as graph:
+        graph.add("GET", re.compile(r"/.*"), Reply(503))  # the platform is down for days
+        stories = AccountService(archive.engine, archive.clock).add(
+            "instagram", "@stories",
+            {"base_url": graph.url, "token_env": TOKEN_ENV, "ig_user_id": "1784"},
+        )
+        daemon = Daemon(archive, holder="test-stories", http_options=NO_RETRIES)
+        statuses = []
+        for _ in range(7):  # a try every 6 h (past any backoff or breaker cooldown)
+            summary = daemon.run_account(stories.id)
+            statuses.append(summary.status if summary else None)
+            archive.clock.advance(hours=6, seconds=1)
+    assert statuses == ["failed"] * 7
+    missed = events(caplog, "ephemeral-window-missed")
+    assert len(missed) == 1 and missed[0]["account_id"] == stories.id
+    assert missed[0]["level"] == "WARNING" and missed[0]["lifetime_seconds"] == 86400
+    runs = [r["run_id"] for r in events(caplog, "run")]
+    assert runs.index(missed[0]["run_id"]) == 4  # the try at 24 h 4 s, the first past 24 h
+    row = next(r for r in daemon_status(archive)["accounts"] if r["id"] == stories.id)
+    assert row["missed_window"] and row["missed_windows"] == 1
     archive.close()

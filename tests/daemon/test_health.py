@@ -85,3 +85,26 @@ def test_an_ephemeral_account_without_success_for_a_lifetime_missed_a_window(
     assert late.missed_window and book.get(account_id).missed_windows == 1
     clock.advance(hours=25)  # the same gap on a non-ephemeral account is no loss
     assert not book.record(account_id, run_id=4, status="ok", error=None).missed_window
+
+
+def test_a_window_missed_while_failing_is_reported_once_at_the_first_failure_after_it(
+    book: HealthBook, account_id: int, clock: FixedClock
+) -> None:
+    def missed(status: str) -> bool:
+        return book.record(
+            account_id, run_id=1, status=status, error="HTTP 500", ephemeral=True
+        ).missed_window
+
+    assert not missed("ok")
+    clock.advance(hours=20)
+    assert not missed("failed")  # failing, but stories from 20 h ago are still there
+    clock.advance(hours=5)
+    assert missed("failed")  # 25 h without a success: some stories are gone
+    assert book.get(account_id).missed_windows == 1
+    clock.advance(hours=3)
+    assert not missed("failed")  # the same window: not again
+    clock.advance(hours=3)
+    assert not missed("ok")  # nor when capture recovers
+    clock.advance(hours=25)
+    assert missed("fatal")  # a new window, missed again: a fatal run reports it too
+    assert book.get(account_id).missed_windows == 2
