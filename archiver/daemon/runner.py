@@ -1,18 +1,20 @@
-"""Capture runs the daemon can stop cleanly: at SIGTERM a run ends at the next page
-boundary (a CursorUpdate), after the capture framework has archived that page and
-saved its cursor, so the next run resumes exactly there: no gap, no duplicate.
+"""Capture runs the daemon can stop cleanly: at SIGTERM a run ends after the item it
+is on. The capture framework archives what was yielded so far and saves the cursors
+whose items are all archived, so the next run re-reads at most the page it was on
+(ingest finds those items unchanged): no gap, no duplicate.
 
 The stop is raised as ShutdownRequested (a RetriableError) from inside the
 connector's item stream, which is the framework's own path for "the connector
 failed part-way: keep what it yielded". Waits inside the HTTP client (backoff,
-rate limits) are cut short too.
+rate limits) are cut short too. A reconciliation stopped part-way keeps nothing of
+its unfinished batch; the next one checks those items again.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from archiver.archive import Archive
 from archiver.capture.run import CaptureRunner
@@ -20,8 +22,10 @@ from archiver.errors import RetriableError
 from archiver.item import CapturedItem
 from connectors.base import Account, ArchivedItem, Connector, CursorUpdate
 
-RECONCILE_CHECK_EVERY = 50  # items between stop checks while reconciling
 MAX_RATE_LIMIT_WAIT = 60.0  # longer waits go back to the scheduler as a retriable failure
+
+
+Produced = TypeVar("Produced")
 
 
 class ShutdownRequested(RetriableError):
@@ -36,18 +40,18 @@ class StoppableConnector:
         self.stop = stop
 
     def fetch(self, cursor: Mapping[str, str]) -> Iterator[CapturedItem | CursorUpdate]:
-        for produced in self.inner.fetch(cursor):
-            yield produced
-            if isinstance(produced, CursorUpdate) and self.stop.is_set():
-                raise ShutdownRequested("daemon shutting down: stopped after a page")
+        return self._until_stopped(self.inner.fetch(cursor))
 
     def reconcile(self, archived: Iterable[ArchivedItem]) -> Iterator[CapturedItem]:
-        for count, item in enumerate(self.inner.reconcile(archived), start=1):
+        return self._until_stopped(self.inner.reconcile(archived))
+
+    def _until_stopped(self, produced: Iterable[Produced]) -> Iterator[Produced]:
+        """Each item handed on, then the stream ends if the daemon is stopping: the
+        connector never starts on the next one (its requests included)."""
+        for item in produced:
             yield item
-            if count % RECONCILE_CHECK_EVERY == 0 and self.stop.is_set():
-                raise ShutdownRequested("daemon shutting down: reconciliation interrupted")
-        if self.stop.is_set():
-            raise ShutdownRequested("daemon shutting down")
+            if self.stop.is_set():
+                raise ShutdownRequested("daemon shutting down: stopped after the current item")
 
     def close(self) -> None:
         self.inner.close()
@@ -57,7 +61,7 @@ class StoppableConnector:
 
 
 class DaemonCaptureRunner(CaptureRunner):
-    """A CaptureRunner whose connectors stop at page boundaries when `stop` is set.
+    """A CaptureRunner whose connectors stop after their current item when `stop` is set.
     One per run: the runner keeps per-run state (the media fetcher)."""
 
     def __init__(

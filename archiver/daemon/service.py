@@ -161,8 +161,8 @@ class Daemon:
         return report
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Stop: no new runs; running ones end after their current page (committed,
-        cursor saved); leases given back. True if every run ended within `timeout`."""
+        """Stop: no new runs; running ones end after their current item (committed,
+        cursors saved); leases given back. True if every run ended within `timeout`."""
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         started = time.monotonic()
         self.stop_event.set()

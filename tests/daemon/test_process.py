@@ -1,5 +1,5 @@
 """The daemon as a process, against a platform that serves slowly: SIGHUP picks up
-a new account; SIGTERM ends the runs after their current batch, releases the
+a new account; SIGTERM ends the runs after their current item, releases the
 leases and exits 0 within a bound; kill -9 in the middle of a capture and a
 restart give no duplicates, no gaps, and `archiver verify` passes, the killed run
 closed as abandoned; JSON logs go to daemon.log_file, one line per run, no token."""
@@ -106,7 +106,7 @@ def setup_archive(tmp_path: Path, **daemon: Any) -> tuple[Settings, Archive, Pat
     return settings, archive, write_config(tmp_path / "archiver.toml", settings)
 
 
-def test_sighup_adds_an_account_and_sigterm_stops_cleanly_after_the_batch(
+def test_sighup_adds_an_account_and_sigterm_stops_cleanly_after_the_current_item(
     tmp_path: Path, platform: Platform, processes: list[DaemonProcess]
 ) -> None:
     settings, archive, config = setup_archive(tmp_path)
