@@ -1,4 +1,5 @@
-"""Reddit: the account's submissions and comments, edits and deletions over the OAuth API."""
+"""Reddit: the account's submissions, comments and private messages, edits and deletions
+over the OAuth API."""
 
 from __future__ import annotations
 

@@ -1,30 +1,38 @@
-"""The Reddit connector: the account's submissions and comments, edits and deletions.
+"""The Reddit connector: the account's submissions, comments and private messages,
+edits and deletions.
 
 Streams (cursor keys; values are fullnames such as "t3_52o2fl"):
   - "submitted" and "comments": the newest thing captured from /user/{name}/submitted
-    and /user/{name}/comments. Without one, capture walks the listing down from the
-    newest (after=), checkpointing in "<stream>_walk" ("<top>|<after>|<stop>") so a
-    failed walk resumes; once it reaches the end (Reddit lists at most ~1000 things)
-    the stream is set to the top. After that, capture walks up with before=, oldest
-    page first, and every page's CursorUpdate is safe to store.
+    and /user/{name}/comments; "inbox" and "sent": the newest private message (t4)
+    from /message/inbox and /message/sent. Without one, capture walks the listing
+    down from the newest (after=), checkpointing in "<stream>_walk"
+    ("<top>|<after>|<stop>") so a failed walk resumes; once it reaches the end
+    (Reddit lists at most ~1000 things) the stream is set to the top. After that,
+    capture walks up with before=, oldest page first, and every page's CursorUpdate
+    is safe to store.
   - A before= anchor that the user deleted makes Reddit answer an empty page forever;
     when the walk up finds nothing, one limit=1 request checks whether newer things
     exist, and if so a walk down from the top catches up, stopping at the anchor.
+  - The inbox also lists comment replies and mentions (t1): they page the walk but
+    are not archived (others' comments are out of scope), and never become anchors
+    of the "inbox" cursor, so anchors are always compared with things of their kind.
 Reddit keeps no edit history: `edited` (false or an epoch) marks edits, and the
-current text is the new version. Reconcile re-reads archived things through
-/api/info in batches of 100; "[deleted]"/"[removed]" text or absence is a tombstone.
+current text is the new version. Reconcile re-reads archived submissions and comments
+through /api/info in batches of 100; "[deleted]"/"[removed]" text or absence is a
+tombstone. /api/info does not serve messages, so they are not reconciled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import Field
 
-from archiver.errors import RetriableError
+from archiver.errors import FatalError, RetriableError
 from archiver.item import CaptureContext, CapturedItem
 from connectors.base import (
     Account,
@@ -34,17 +42,41 @@ from connectors.base import (
     ConnectorSettings,
     CursorUpdate,
 )
-from connectors.http import HttpResult
+from connectors.http import CredentialsError, HttpResult
 
 from .normalise import KINDS, attachments, deletion_marker, id36, kind_prefix, normalise
 
 SUBMITTED = "submitted"
 COMMENTS = "comments"
+INBOX = "inbox"
+SENT = "sent"
 WALK_SUFFIX = "_walk"
 INFO_BATCH = 100  # /api/info takes at most 100 fullnames
+INFO_KINDS = ("t3", "t1")  # what /api/info serves of ours: links and comments, no messages
 
 Output = Iterator[CapturedItem | CursorUpdate]
 Things = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One listing walked into one cursor stream: `kinds` are the things it archives;
+    other things it lists only move the paging along."""
+
+    stream: str
+    path: str
+    kinds: frozenset[str]
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def archived(self, things: Things) -> Things:
+        return [t for t in things if kind_prefix(t) in self.kinds]
+
+
+# mark=false: reading the inbox must not mark the account's unread messages as read.
+MESSAGE_LISTINGS = (
+    Listing(INBOX, "/message/inbox", frozenset({"t4"}), {"mark": "false"}),
+    Listing(SENT, "/message/sent", frozenset({"t4"}), {"mark": "false"}),
+)
 
 
 class RedditSettings(ConnectorSettings):
@@ -63,6 +95,10 @@ class RedditSettings(ConnectorSettings):
     )
     capture_submissions: bool = Field(True, description="Archive the account's submissions")
     capture_comments: bool = Field(True, description="Archive the account's comments")
+    capture_messages: bool = Field(
+        True,
+        description="Archive received and sent private messages (scope privatemessages)",
+    )
 
 
 class RedditConnector(Connector):
@@ -103,38 +139,49 @@ class RedditConnector(Connector):
 
     # -- fetch ------------------------------------------------------------------------
     def fetch(self, cursor: Mapping[str, str]) -> Output:
-        streams = [
-            (SUBMITTED, self.options.capture_submissions),
-            (COMMENTS, self.options.capture_comments),
-        ]
-        for stream, wanted in streams:
-            if wanted:
-                yield from self._stream(stream, cursor)
+        user = f"/user/{quote(self.username, safe='')}"
+        new_first = {"sort": "new"}
+        if self.options.capture_submissions:
+            listing = Listing(SUBMITTED, f"{user}/submitted", frozenset({"t3"}), new_first)
+            yield from self._stream(listing, cursor)
+        if self.options.capture_comments:
+            listing = Listing(COMMENTS, f"{user}/comments", frozenset({"t1"}), new_first)
+            yield from self._stream(listing, cursor)
+        if self.options.capture_messages:
+            for listing in MESSAGE_LISTINGS:
+                try:
+                    yield from self._stream(listing, cursor)
+                except CredentialsError as exc:
+                    if exc.status != 403:
+                        raise
+                    raise FatalError(
+                        f"{exc}; private messages need the OAuth scope privatemessages: "
+                        "grant it, or set capture_messages = false"
+                    ) from exc
 
-    def _stream(self, stream: str, cursor: Mapping[str, str]) -> Output:
-        path = f"/user/{quote(self.username, safe='')}/{stream}"
-        walk = cursor.get(stream + WALK_SUFFIX)
-        newest = cursor.get(stream)
+    def _stream(self, listing: Listing, cursor: Mapping[str, str]) -> Output:
+        walk = cursor.get(listing.stream + WALK_SUFFIX)
+        newest = cursor.get(listing.stream)
         if walk:
             top, after, stop = (walk.split("|") + ["", "", ""])[:3]
-            yield from self._walk_down(path, stream, top or None, after or None, stop or None)
+            yield from self._walk_down(listing, top or None, after or None, stop or None)
             return
         if not newest:
-            yield from self._walk_down(path, stream, None, None, None)
+            yield from self._walk_down(listing, None, None, None)
             return
-        found = yield from self._walk_up(path, stream, newest)
-        if not found and self._newer_exists(path, newest):
-            yield from self._walk_down(path, stream, None, None, newest)
+        found = yield from self._walk_up(listing, newest)
+        if not found and self._newer_exists(listing, newest):
+            yield from self._walk_down(listing, None, None, newest)
 
     def _walk_down(
-        self, path: str, stream: str, top: str | None, after: str | None, stop: str | None
+        self, listing: Listing, top: str | None, after: str | None, stop: str | None
     ) -> Output:
         """Newest to oldest (after=), stopping at `stop` (exclusive) or the listing's end."""
-        key = stream + WALK_SUFFIX
+        key = listing.stream + WALK_SUFFIX
         resumed = after is not None
         while True:
             things, data, result = self._listing(
-                path, sort="new", limit=self.options.page_limit, after=after
+                listing.path, **listing.params, limit=self.options.page_limit, after=after
             )
             if not things and resumed:
                 # The after= anchor is gone (deleted): start again from the top; what was
@@ -142,38 +189,50 @@ class RedditConnector(Connector):
                 resumed, after = False, None
                 continue
             resumed = False
-            fresh = [t for t in things if stop is None or id36(t["name"]) > id36(stop)]
+            kept = listing.archived(things)
+            fresh = [t for t in kept if stop is None or id36(t["name"]) > id36(stop)]
             if top is None and fresh:
                 top = str(fresh[0]["name"])
             yield from self._page(fresh, result, "listing")
             next_after = data.get("after")
-            if len(fresh) < len(things) or not things or not next_after:
+            if len(fresh) < len(kept) or not things or not next_after:
                 break
             after = str(next_after)
             yield CursorUpdate(key, f"{top or ''}|{after}|{stop or ''}")
         newest = top or stop
         if newest:
-            yield CursorUpdate(stream, newest)
+            yield CursorUpdate(listing.stream, newest)
         yield CursorUpdate(key, "")  # done: the next run walks up from the newest
 
-    def _walk_up(self, path: str, stream: str, newest: str) -> Generator[Any, None, bool]:
-        """Pages newer than `newest` (before=), oldest page first; True if any came."""
+    def _walk_up(self, listing: Listing, newest: str) -> Generator[Any, None, bool]:
+        """Pages newer than `newest` (before=), oldest page first; True if any came.
+        Pages go by whatever the listing holds; the cursor only by archived kinds."""
         found = False
         limit = self.options.page_limit
+        before = newest
         while True:
-            things, _, result = self._listing(path, sort="new", limit=limit, before=newest)
+            things, _, result = self._listing(
+                listing.path, **listing.params, limit=limit, before=before
+            )
             if not things:
                 return found
             found = True
-            yield from self._page(things, result, "listing")
-            newest = str(things[0]["name"])
-            yield CursorUpdate(stream, newest)
+            kept = listing.archived(things)
+            yield from self._page(kept, result, "listing")
+            before = str(things[0]["name"])
+            if kept:
+                yield CursorUpdate(listing.stream, str(kept[0]["name"]))
             if len(things) < limit:
                 return found
 
-    def _newer_exists(self, path: str, newest: str) -> bool:
-        things, _, _ = self._listing(path, sort="new", limit=1)
-        return bool(things) and id36(things[0]["name"]) > id36(newest)
+    def _newer_exists(self, listing: Listing, newest: str) -> bool:
+        """Whether the listing's top is newer than `newest`; a top of another kind cannot
+        be compared by id, so it counts as newer (the walk down then stops at `newest`)."""
+        things, _, _ = self._listing(listing.path, **listing.params, limit=1)
+        if not things:
+            return False
+        top = things[0]
+        return kind_prefix(top) not in listing.kinds or id36(top["name"]) > id36(newest)
 
     def _page(self, things: Things, result: HttpResult, source: str) -> Iterator[CapturedItem]:
         for thing in reversed(things):  # listings are newest first; archive oldest first
@@ -238,7 +297,7 @@ class RedditConnector(Connector):
     def reconcile(self, archived: Iterable[ArchivedItem]) -> Iterator[CapturedItem]:
         """Current state of every archived thing via /api/info (100 at a time); a thing
         the answer leaves out, or serves as [deleted]/[removed], becomes a tombstone."""
-        wanted = [a for a in archived if kind_prefix({"name": a.native_id}) in KINDS]
+        wanted = [a for a in archived if kind_prefix({"name": a.native_id}) in INFO_KINDS]
         for start in range(0, len(wanted), INFO_BATCH):
             batch = wanted[start : start + INFO_BATCH]
             names = [a.native_id for a in batch]

@@ -1,4 +1,5 @@
-"""Reddit things (t3 submissions, t1 comments) in the archive's normalised form.
+"""Reddit things (t3 submissions, t1 comments, t4 private messages) in the archive's
+normalised form.
 
 Only fields that both the user listings (/user/{name}/submitted, /comments) and
 /api/info serve go into content, so a reconcile of an unchanged item gives the same
@@ -16,14 +17,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from archiver.item import Attachment
 
-KINDS = {"t3": "post", "t1": "comment"}
+KINDS = {"t3": "post", "t1": "comment", "t4": "dm"}
 DELETION_MARKERS = ("[deleted]", "[removed]")
 GALLERY_TYPES = {"Image": "image", "AnimatedImage": "gifv"}
 WEB = "https://www.reddit.com"
 
 
 def kind_prefix(thing: Mapping[str, Any]) -> str:
-    """'t3' or 't1', from the fullname (name) the API always sends."""
+    """'t3', 't1' or 't4', from the fullname (name) the API always sends."""
     return str(thing.get("name") or "").partition("_")[0]
 
 
@@ -72,6 +73,8 @@ def _edited(value: Any) -> int | bool | None:
 
 def normalise(thing: Mapping[str, Any]) -> dict[str, Any]:
     prefix = kind_prefix(thing)
+    if prefix == "t4":
+        return message_content(thing)
     created = _epoch(thing.get("created_utc"))
     edited = _edited(thing.get("edited"))
     content: dict[str, Any] = {
@@ -98,6 +101,27 @@ def normalise(thing: Mapping[str, Any]) -> dict[str, Any]:
     else:
         content.update(in_reply_to=thing.get("parent_id"), thread_id=thing.get("link_id"))
     return content
+
+
+def message_content(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A private message. A thread is one conversation, named by its first message:
+    Reddit gives every reply its first_message_name (null on the first itself)."""
+    conversation = str(message.get("first_message_name") or message.get("name") or "")
+    created = _epoch(message.get("created_utc"))
+    people = {str(p) for p in (message.get("author"), message.get("dest")) if p}
+    return {
+        "text": str(message.get("body") or ""),
+        "subject": message.get("subject"),
+        "author": message.get("author"),
+        "recipient": message.get("dest"),  # "#name" when sent to a subreddit's moderators
+        "created_at": rfc3339(created) if created is not None else None,
+        "conversation_id": conversation or None,
+        "thread_id": conversation or None,
+        "in_reply_to": message.get("parent_id"),
+        "participants": sorted(people),
+        "subreddit": message.get("subreddit"),
+        "url": f"{WEB}/message/messages/{conversation.partition('_')[2]}" if conversation else None,
+    }
 
 
 def attachments(thing: Mapping[str, Any]) -> tuple[Attachment, ...]:
@@ -134,14 +158,19 @@ def _media(thing: Mapping[str, Any]) -> list[dict[str, Any]]:
             if url:
                 kind = GALLERY_TYPES.get(str(meta.get("e")), "unknown")
                 found.append(
-                    {"id": entry.get("media_id"), "type": kind, "url": str(url),
-                     "description": entry.get("caption")}
+                    {
+                        "id": entry.get("media_id"),
+                        "type": kind,
+                        "url": str(url),
+                        "description": entry.get("caption"),
+                    }
                 )
         return found
     video = ((thing.get("secure_media") or thing.get("media") or {}).get("reddit_video")) or {}
     if thing.get("is_video") and video.get("fallback_url"):
-        return [{"id": None, "type": "video", "url": str(video["fallback_url"]),
-                 "description": None}]
+        return [
+            {"id": None, "type": "video", "url": str(video["fallback_url"]), "description": None}
+        ]
     if thing.get("post_hint") == "image" and thing.get("url"):
         return [{"id": None, "type": "image", "url": str(thing["url"]), "description": None}]
     return found

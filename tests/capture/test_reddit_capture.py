@@ -86,3 +86,35 @@ def test_capture_edit_delete_and_a_quiet_rerun(
         assert TOKEN.encode() not in archive.store.get(key)
     archive.checkpoint()
     assert archive.verify().ok
+
+
+def test_private_messages_are_captured_as_one_conversation(
+    archive: Archive, site: FakeReddit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDDIT_TOKEN", TOKEN)
+    question = site.receive_message("a_customer", "My order", "Where is order 1234?")
+    answer = site.reply_message(question["name"], "It ships tomorrow.")
+    site.comment(site.submit("News", "text")["name"], "congrats!", author="a_customer")
+    account = AccountService(archive.engine, archive.clock).add(
+        "reddit", "u/archiver_test",
+        {"base_url": site.server.url, "token_env": "REDDIT_TOKEN", "page_limit": 2},
+    )
+    runner = CaptureRunner(archive)
+
+    first = runner.run(account)
+    assert first.status == "ok", first.errors
+    assert first.by_kind == {"post": 1, "dm": 2}  # others' comment reply: not archived
+    thanks = site.reply_message(answer["name"], "Thanks!")
+    second = runner.run(account)
+    assert (second.counts["new"], second.by_kind) == (1, {"dm": 1})
+    third = runner.run(account)
+    assert (third.counts["new"], third.counts["edited"], third.counts["deleted"]) == (0, 0, 0)
+
+    thread = [versions(archive, m["name"]) for m in (question, answer, thanks)]
+    assert [len(v) for v in thread] == [1, 1, 1]
+    assert {v[0]["content"]["conversation_id"] for v in thread} == {question["name"]}
+    assert [v[0]["content"]["author"] for v in thread] == [
+        "a_customer", "archiver_test", "a_customer"]
+    assert question["new"] is True  # capture left it unread
+    archive.checkpoint()
+    assert archive.verify().ok

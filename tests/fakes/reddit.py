@@ -1,9 +1,10 @@
-"""A fake Reddit OAuth API on FakeServer: one account's submissions and comments as mutable
-state, served with Reddit's listing paging and rate-limit headers.
+"""A fake Reddit OAuth API on FakeServer: one account's submissions, comments and private
+messages as mutable state, served with Reddit's listing paging and rate-limit headers.
 
 Things are built from payloads recorded by PRAW's test suite (tests/fixtures/reddit/,
 see SOURCES.md): new submissions copy the recorded self post, new comments the recorded
-edited comment, with ids, times, author and text replaced.
+edited comment, new messages the recorded reply from /message/sent, with ids, times,
+author, recipient and text replaced.
 
 Served (GET only; `Authorization: bearer <token>` required, 401 as Reddit words it):
   /user/<name>/submitted, /user/<name>/comments   sort=new, limit (default 25, max 100),
@@ -11,7 +12,12 @@ Served (GET only; `Authorization: bearer <token>` required, 401 as Reddit words 
       things just newer than X (still newest first). An anchor not in the listing gives
       an empty page, as Reddit does. `after` in the answer names the last thing while
       older ones exist, `before` the first while newer ones exist.
-  /api/info?id=t3_..,t1_..   the named things that exist (deleted ones as [deleted])
+  /api/info?id=t3_..,t1_..   the named things that exist (deleted ones as [deleted]);
+      never messages, as on Reddit
+  /message/inbox, /message/sent   the account's received / sent messages (t4), newest
+      first, paged as above; the inbox also lists comment replies to the account (t1,
+      was_comment true). Unless mark=false, reading the inbox marks its messages read
+      (`new` false). 403 insufficient_scope without the privatemessages scope.
   /media/<file>              bytes given by the test (no auth, like i.redd.it)
 
 Every API answer carries x-ratelimit-used / -remaining ("599.0", a float as Reddit
@@ -19,8 +25,9 @@ sends it) / -reset (seconds left in the 600 s window, from `clock`).
 
 Scenario API: submit, comment, edit, delete (by the author: [deleted], gone from the
 user's listings), remove (by moderators: [removed], still listed), purge (gone from
-everything), attach_image, attach_gallery, throttle, rate_limit, fail (server errors),
-truncate (real answers cut short). Text holding lone surrogates (bytes decoded with
+everything), attach_image, attach_gallery, send_message, receive_message,
+reply_message, delete_message (gone from the account's inbox), throttle, rate_limit,
+fail (server errors), truncate (real answers cut short). Text holding lone surrogates (bytes decoded with
 errors="surrogateescape") goes on the wire as those bytes, so a test can serve invalid
 UTF-8.
 """
@@ -28,6 +35,7 @@ UTF-8.
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 import threading
@@ -46,6 +54,8 @@ WINDOW = 600  # seconds: Reddit's rate-limit window
 QUOTA = 1000  # requests per window (100 per minute averaged over ten minutes)
 FIRST_CREATED = 1_700_000_000  # 2023-11-14T22:13:20Z
 _USER_LISTING = re.compile(r"/user/(?P<name>[^/]+)/(?P<which>submitted|comments)/?")
+_MESSAGE_LISTING = re.compile(r"/message/(?P<which>inbox|sent)/?")
+ALL_SCOPES = frozenset({"history", "read", "privatemessages"})
 _LINK_FIELDS = ("link_title", "link_author", "link_permalink", "link_url", "num_comments",
                 "over_18")
 
@@ -77,15 +87,20 @@ class FakeReddit:
         *,
         username: str = USERNAME,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        scopes: frozenset[str] = ALL_SCOPES,
     ) -> None:
         self.server = server
         self.token = token
         self.username = username
         self.clock = clock
+        self.scopes = scopes
         self._lock = threading.RLock()
         self._ticks = 0
         self.things: dict[str, dict[str, Any]] = {}
         self.unlisted: set[str] = set()  # deleted by the author: not in the user's listings
+        self.messages: dict[str, dict[str, Any]] = {}  # t4s: never in /api/info
+        self.inbox_replies: dict[str, dict[str, Any]] = {}  # t1s shown in the inbox
+        self.deleted_messages: set[str] = set()  # deleted from the account's inbox
         self.media: dict[str, tuple[bytes, str]] = {}
         self._window_start: datetime | None = None
         self._used = 0
@@ -96,8 +111,11 @@ class FakeReddit:
         self._submission_template = recorded
         edited = load_fixture("comment_edited.json")["json"]["data"]["things"][0]["data"]
         self._comment_template = edited
-        self._next36 = {"t3": int("52o2fl", 36), "t1": int("d1616q2", 36)}
-        server.add("GET", re.compile(r"/(user|api)/.*"), self._handle)
+        sent = load_fixture("message_sent.json")["data"]["children"]
+        self._message_template = next(c["data"] for c in sent if c["data"]["parent_id"])
+        self._next36 = {"t3": int("52o2fl", 36), "t1": int("d1616q2", 36),
+                        "t4": int("4h2ej0", 36)}
+        server.add("GET", re.compile(r"/(user|api|message)/.*"), self._handle)
         server.add("GET", re.compile(r"/media/.*"), self._serve_media)
 
     # -- scenario API -----------------------------------------------------------------
@@ -132,8 +150,11 @@ class FakeReddit:
             self.things[thing["name"]] = thing
             return thing
 
-    def comment(self, parent: str, body: str = "a comment") -> dict[str, Any]:
-        """A comment by the account answering `parent` (a t3 or t1 fullname)."""
+    def comment(
+        self, parent: str, body: str = "a comment", *, author: str | None = None
+    ) -> dict[str, Any]:
+        """A comment answering `parent` (a t3 or t1 fullname), by the account unless
+        `author` is someone else: then it answers the account in its inbox."""
         with self._lock:
             thing_id, created = self._next("t1")
             parent_thing = self.things[parent]
@@ -143,7 +164,7 @@ class FakeReddit:
             thing.update(
                 id=thing_id,
                 name=f"t1_{thing_id}",
-                author=self.username,
+                author=author or self.username,
                 body=body,
                 body_html=None,
                 edited=False,
@@ -158,7 +179,32 @@ class FakeReddit:
             )
             submission["num_comments"] += 1
             self.things[thing["name"]] = thing
+            if author and author != self.username:
+                self.inbox_replies[thing["name"]] = self._inbox_reply(thing, parent_thing)
             return thing
+
+    def send_message(self, to: str, subject: str, body: str) -> dict[str, Any]:
+        """The account starts a conversation with `to` (a username, or "#subreddit" to
+        write to a subreddit's moderators)."""
+        return self._message(self.username, to, subject, body)
+
+    def receive_message(self, sender: str, subject: str, body: str) -> dict[str, Any]:
+        """Someone starts a conversation with the account."""
+        return self._message(sender, self.username, subject, body)
+
+    def reply_message(self, parent: str, body: str) -> dict[str, Any]:
+        """The recipient of `parent` answers it, in its thread."""
+        with self._lock:
+            before = self.messages[parent]
+            root = before["first_message_name"] or parent
+            subject = self.messages[root]["subject"]
+            return self._message(before["dest"], before["author"], f"re: {subject}", body,
+                                 parent=parent, root=root)
+
+    def delete_message(self, name: str) -> None:
+        """The account deletes a message from its inbox (POST /api/del_msg)."""
+        with self._lock:
+            self.deleted_messages.add(name)
 
     def edit(self, name: str, text: str) -> dict[str, Any]:
         """The author edits the text: Reddit sets `edited` to the edit's epoch float."""
@@ -244,6 +290,17 @@ class FakeReddit:
         with self._lock:
             self._faults.append(_Fault(re.compile(path), "truncate", times))
 
+    def mailbox(self, which: str) -> list[dict[str, Any]]:
+        """/message/inbox or /message/sent as Reddit shows it, newest first."""
+        with self._lock:
+            if which == "sent":
+                shown = [m for m in self.messages.values() if m["author"] == self.username]
+            else:
+                shown = [m for n, m in self.messages.items()
+                         if m["dest"] == self.username and n not in self.deleted_messages]
+                shown += list(self.inbox_replies.values())
+            return sorted(shown, key=lambda t: t["created_utc"], reverse=True)
+
     def listed(self, which: str) -> list[dict[str, Any]]:
         """The user's listing (`submitted` or `comments`) as Reddit shows it, newest first."""
         prefix = "t3_" if which == "submitted" else "t1_"
@@ -292,6 +349,14 @@ class FakeReddit:
             if found["name"].lower() != self.username.lower():
                 return _thing_reply({"message": "Forbidden", "error": 403}, 403)
             return self._user_listing(request, found["which"])
+        found = _MESSAGE_LISTING.fullmatch(request.path)
+        if found:
+            if "privatemessages" not in self.scopes:
+                return _thing_reply(
+                    {"message": "Forbidden", "error": 403}, 403,
+                    {"www-authenticate": 'Bearer realm="reddit", error="insufficient_scope"'},
+                )
+            return self._mailbox_listing(request, found["which"])
         if request.path.rstrip("/") == "/api/info":
             names = [n for n in (request.param("id") or "").split(",") if n]
             things = [self._for_info(self.things[n]) for n in names if n in self.things]
@@ -299,7 +364,23 @@ class FakeReddit:
         return _thing_reply({"message": "Not Found", "error": 404}, 404)
 
     def _user_listing(self, request: RecordedRequest, which: str) -> Reply:
-        things = self.listed(which)
+        if which == "comments":
+            return self._paged(request, self.listed(which), self._for_comment_listing)
+        return self._paged(request, self.listed(which))
+
+    def _mailbox_listing(self, request: RecordedRequest, which: str) -> Reply:
+        things = self.mailbox(which)
+        reply = self._paged(request, things)
+        if which == "inbox" and request.param("mark") != "false":
+            for thing in things:  # Reddit marks what it showed as read (after showing it)
+                thing["new"] = False
+        return reply
+
+    def _paged(
+        self, request: RecordedRequest, things: list[dict[str, Any]],
+        shown: Callable[[dict[str, Any]], dict[str, Any]] = copy.deepcopy,
+    ) -> Reply:
+        """One page of a listing (newest first) by limit and after=/before= fullnames."""
         names = [t["name"] for t in things]
         raw_limit = request.param("limit")
         limit = max(1, min(int(raw_limit), 100)) if raw_limit else 25
@@ -321,9 +402,7 @@ class FakeReddit:
         last = start + len(page) - 1
         after_out = page[-1]["name"] if page and last < len(things) - 1 else None
         before_out = page[0]["name"] if page and start > 0 else None
-        if which == "comments":
-            page = [self._for_comment_listing(t) for t in page]
-        return _thing_reply(_listing(page, after_out, before_out))
+        return _thing_reply(_listing([shown(t) for t in page], after_out, before_out))
 
     def _for_comment_listing(self, thing: dict[str, Any]) -> dict[str, Any]:
         """A user's comment listing adds the submission's title, author and permalink."""
@@ -336,6 +415,51 @@ class FakeReddit:
             over_18=bool(link.get("over_18")),
         )
         return shown
+
+    def _message(
+        self, author: str, dest: str, subject: str, body: str,
+        *, parent: str | None = None, root: str | None = None,
+    ) -> dict[str, Any]:
+        with self._lock:
+            thing_id, created = self._next("t4")
+            message = copy.deepcopy(self._message_template)
+            message.update(
+                id=thing_id,
+                name=f"t4_{thing_id}",
+                author=author,
+                dest=dest,
+                subject=subject,
+                body=body,
+                body_html=_markdown_html(body),
+                subreddit=dest[1:] if dest.startswith("#") else None,
+                parent_id=parent,
+                first_message=int(root[3:], 36) if root else None,
+                first_message_name=root,
+                created=float(created),
+                created_utc=float(created),
+                new=dest == self.username,
+                distinguished=None,
+            )
+            self.messages[message["name"]] = message
+            return message
+
+    def _inbox_reply(self, comment: dict[str, Any], parent: dict[str, Any]) -> dict[str, Any]:
+        """How the inbox lists a comment answering the account: the comment's fields
+        with a message's (was_comment, subject, dest, context, new)."""
+        link = self.things[comment["link_id"]]
+        return {
+            "first_message": None, "first_message_name": None,
+            "subreddit": comment["subreddit"], "likes": None, "replies": "",
+            "id": comment["id"], "subject": "post reply" if parent is link else "comment reply",
+            "was_comment": True, "score": 1, "author": comment["author"],
+            "num_comments": link["num_comments"], "parent_id": comment["parent_id"],
+            "subreddit_name_prefixed": f"r/{comment['subreddit']}", "new": True,
+            "type": "post_reply" if parent is link else "comment_reply",
+            "body": comment["body"], "link_title": link["title"], "dest": self.username,
+            "body_html": _markdown_html(comment["body"]), "name": comment["name"],
+            "created": comment["created"], "created_utc": comment["created_utc"],
+            "context": f"{comment['permalink']}?context=3", "distinguished": None,
+        }
 
     @staticmethod
     def _for_info(thing: dict[str, Any]) -> dict[str, Any]:
@@ -389,6 +513,11 @@ def _listing(things: list[dict[str, Any]], after: str | None, before: str | None
             "before": before,
         },
     }
+
+
+def _markdown_html(text: str) -> str:
+    """body_html as Reddit renders one plain paragraph (see message_sent.json)."""
+    return f'<!-- SC_OFF --><div class="md"><p>{html.escape(text)}</p>\n</div><!-- SC_ON -->'
 
 
 def _base36(number: int) -> str:
