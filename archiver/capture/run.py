@@ -201,6 +201,10 @@ class CaptureRunner:
             except ArchiverError as exc:
                 summary.status = "failed"
                 summary.add_error("import", f"{type(exc).__name__}: {exc}")
+            except BaseException as exc:  # a bug or Ctrl-C: the run row must not stay running
+                summary.status = "failed"
+                summary.add_error("import", f"interrupted: {type(exc).__name__}: {exc}")
+                raise
             finally:
                 self._finish(summary)
         log.info("imported %s: %d items parsed", path, parsed)

@@ -100,6 +100,33 @@ def pictured(path: Path) -> Path:
     )
 
 
+def test_an_interrupted_import_ends_its_run_as_failed_keeping_whole_batches(
+    archive: Archive, account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or a bug) between two batches: what was archived stays, verifiable,
+    and the run is recorded as failed rather than left running for ever."""
+    path = export_zip(tmp_path / "export.zip", [{"id": n, "text": f"post {n}"} for n in range(5)])
+    monkeypatch.setattr(archive.settings.ingest, "batch_size", 2)
+    runner = CaptureRunner(archive)
+    archive_page = runner._archive_page
+    pages = iter(range(10))
+
+    def interrupted_after_the_first_page(*args, **kwargs):  # noqa: ANN002, ANN003
+        if next(pages) == 1:
+            raise KeyboardInterrupt
+        return archive_page(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_archive_page", interrupted_after_the_first_page)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_import(account, "demo", path)
+    with archive.engine.connect() as conn:
+        status, errors = conn.execute(select(capture_runs.c.status, capture_runs.c.errors)).one()
+    assert status == "failed" and "interrupted: KeyboardInterrupt" in errors[0]["message"]
+    assert count(archive) == 2
+    archive.checkpoint()
+    assert archive.verify().ok
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
