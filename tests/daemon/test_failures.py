@@ -56,6 +56,18 @@ def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict]:
     ]
 
 
+def audited_actions(archive: Archive) -> list[str]:
+    with archive.engine.connect() as conn:
+        return list(conn.execute(select(audit_events.c.action)).scalars())
+
+
+def status_rows(config: Path) -> list[dict]:
+    """`archiver status --json`'s per-account rows, as an operator would read them."""
+    status = CliRunner().invoke(cli, ["--config", str(config), "status", "--json"])
+    assert status.exit_code == 0, status.output
+    return json.loads(status.output)["daemon"]["accounts"]
+
+
 def test_expired_credentials_pause_the_account_once_until_resumed(
     sqlite_daemon_settings: Callable[..., Settings],
     platform: Platform,
@@ -84,14 +96,10 @@ def test_expired_credentials_pause_the_account_once_until_resumed(
     assert "401" in paused[0]["reason"] or "token" in paused[0]["reason"].lower()
     assert f"archiver schedule resume {account.id}" in paused[0]["fix"]
     assert TOKEN not in json.dumps(paused, default=str)
-    with archive.engine.connect() as conn:
-        actions = conn.execute(select(audit_events.c.action)).scalars().all()
-    assert actions.count("account-pause") == 1
+    assert audited_actions(archive).count("account-pause") == 1
 
     config = write_config(tmp_path / "archiver.toml", settings)
-    status = CliRunner().invoke(cli, ["--config", str(config), "status", "--json"])
-    assert status.exit_code == 0, status.output
-    row = json.loads(status.output)["daemon"]["accounts"][0]
+    row = status_rows(config)[0]
     assert row["state"] == "paused" and row["paused_reason"]
     assert row["last_error"] and row["last_success_at"] is None
 
@@ -216,14 +224,9 @@ def test_a_refused_token_pauses_its_account_once_and_the_others_carry_on(
     assert {r["status"] for r in runs if r["account_id"] != bad.id} == {"ok"}
     for account in good:
         assert archived_versions(archive, account.handle)
-    with archive.engine.connect() as conn:
-        actions = conn.execute(select(audit_events.c.action)).scalars().all()
-    assert actions.count("account-pause") == 1
+    assert audited_actions(archive).count("account-pause") == 1
 
-    config = write_config(tmp_path / "archiver.toml", settings)
-    status = CliRunner().invoke(cli, ["--config", str(config), "status", "--json"])
-    assert status.exit_code == 0, status.output
-    states = {row["id"]: row for row in json.loads(status.output)["daemon"]["accounts"]}
+    states = {row["id"]: row for row in status_rows(write_config(tmp_path / "archiver.toml", settings))}
     assert states[bad.id]["state"] == "paused" and "403" in states[bad.id]["paused_reason"]
     assert all(states[account.id]["state"] == "ok" for account in good)
     archive.close()
