@@ -104,6 +104,10 @@ class CaptureRunner:
             summary.status = "failed"
             summary.add_error("run", f"unexpected {type(exc).__name__}: {exc}")
             log.error("capture of %s crashed:\n%s", account.handle, traceback.format_exc())
+        except BaseException as exc:  # Ctrl-C: the run row must not stay running
+            summary.status = "failed"
+            summary.add_error("run", f"interrupted: {type(exc).__name__}: {exc}")
+            raise
         finally:
             if connector is not None:
                 connector.close()

@@ -105,6 +105,34 @@ def test_a_crash_mid_run_then_rerun_gives_no_duplicates_and_no_gaps(
     assert archive.verify().ok
 
 
+def test_ctrl_c_mid_run_keeps_whole_pages_and_ends_the_run_as_failed(
+    archive: Archive, runner: CaptureRunner, demo_platform: DemoPlatform,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C between two pages: the run row says failed, not running for ever."""
+    for n in range(1, 11):
+        demo_platform.post(n, f"post {n}")
+    account = add_account(archive, demo_platform)
+    archive_page = runner._archive_page
+    pages = iter(range(10))
+
+    def interrupted_at_the_second_page(*args, **kwargs):  # noqa: ANN002, ANN003
+        if next(pages) == 1:
+            raise KeyboardInterrupt
+        return archive_page(*args, **kwargs)
+
+    monkeypatch.setattr(archive.settings.ingest, "batch_size", 3)
+    monkeypatch.setattr(runner, "_archive_page", interrupted_at_the_second_page)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(account, reconcile=False)
+    with archive.engine.connect() as conn:
+        status, errors = conn.execute(select(capture_runs.c.status, capture_runs.c.errors)).one()
+    assert status == "failed" and "interrupted: KeyboardInterrupt" in errors[0]["message"]
+    assert record_count(archive) == 3
+    archive.checkpoint()
+    assert archive.verify().ok
+
+
 def test_deletions_become_tombstones_with_evidence_and_edits_versions(
     archive: Archive, runner: CaptureRunner, demo_platform: DemoPlatform
 ) -> None:
