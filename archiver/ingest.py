@@ -357,8 +357,8 @@ class Ingestor:
                     )
                 elif self.store.get(obj.key) != obj.data:
                     raise StorageError(f"{obj.key} exists with different bytes") from None
-                elif obj.legal_hold:
-                    self.store.set_legal_hold(obj.key, True)
+                else:  # the catalogue has never had it: only this batch's matters hold it
+                    self.store.set_legal_hold(obj.key, obj.legal_hold)
 
 
 def _created_at(item: CapturedItem) -> datetime | None:

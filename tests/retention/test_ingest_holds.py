@@ -10,7 +10,7 @@ import pytest
 from archiver.archive import Archive
 from archiver.canonical import sha256_hex
 from archiver.errors import StorageError
-from archiver.holds import HoldService, Scope
+from archiver.holds import HoldService, Scope, active_matters
 from archiver.ingest_holds import IngestHolds
 from archiver.records import media_key, record_key
 from storage.catalogue.retention import hold_media
@@ -137,3 +137,39 @@ def test_an_object_left_by_a_failed_ingest_is_held_when_the_retry_archives_it(
     archive_30d.ingest([make_item("1", "merger talk")])
     assert [record_key(r) for r in record_ids(archive_30d)] == [left]
     assert held(archive_30d, record_ids(archive_30d)[0])
+
+
+def test_an_object_left_held_by_a_failed_ingest_is_released_when_its_matter_has_gone(
+    archive_30d: Archive,
+) -> None:
+    """The opposite order: a matter held the object at the failed attempt, then was
+    released; the retry must not leave a legal hold no matter accounts for (disposition
+    could never remove the record)."""
+    holds = HoldService(archive_30d)
+    holds.create("acme", Scope("merger"), "inquiry")
+    real = archive_30d.ingestor.store
+    archive_30d.ingestor.store = WritesThenFails(real)
+    with pytest.raises(StorageError, match="before the commit"):
+        archive_30d.ingest([make_item("1", "merger talk")])
+    archive_30d.ingestor.store = real
+    (left,) = real.keys("records/")
+    assert real.lock_state(left).legal_hold
+    holds.release("acme", "settled")
+    archive_30d.ingest([make_item("1", "merger talk")])
+    assert not held(archive_30d, record_ids(archive_30d)[0])
+    assert not real.lock_state(left).legal_hold
+
+
+def test_a_scope_on_the_holds_field_is_left_to_indexing(archive_30d: Archive) -> None:
+    """`NOT holds:acme` depends on matters a new record does not have yet: at ingest it
+    would hold what search, once acme holds the record, says it does not cover."""
+    holds = HoldService(archive_30d)
+    holds.create("acme", Scope("merger"), "inquiry")
+    holds.create("rest", Scope("talk AND NOT holds:acme"), "everything acme leaves")
+    archive_30d.ingest([make_item("1", "merger talk"), make_item("2", "small talk")])
+    merger, small = (record_ids(archive_30d, native_id=n)[0] for n in ("1", "2"))
+    with archive_30d.engine.connect() as conn:
+        assert holds.held_record_ids(conn, [merger, small]) == {merger}  # acme's, at ingest
+    archive_30d.index_and_hold()  # the index now knows acme's records: rest takes the others
+    with archive_30d.engine.connect() as conn:
+        assert active_matters(conn, [merger, small]) == {merger: ["acme"], small: ["rest"]}
