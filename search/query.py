@@ -514,3 +514,12 @@ def date_period(value: str) -> tuple[datetime, datetime]:
 def parse_query(query: str, default_field: str = "text") -> Node:
     """Parse the query language into a tree; QuerySyntaxError names the column."""
     return _Parser(query, _Scanner(query).scan(), default_field).parse()
+
+
+def fields_of(node: Node) -> set[str]:
+    """The fields a parsed query looks at (`*` alone looks at none)."""
+    if isinstance(node, And | Or):
+        return set().union(*(fields_of(child) for child in node.children))
+    if isinstance(node, Not | Boost):
+        return fields_of(node.child)
+    return {node.field} if isinstance(node, Term | Phrase | Pattern | Fuzzy | Range) else set()

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from search import query as q
-from search.query import QuerySyntaxError, date_period, parse_query
+from search.query import QuerySyntaxError, date_period, fields_of, parse_query
 from search.schema import build_schema
 from search.whoosh_index import _Compiler
 
@@ -137,3 +137,16 @@ def test_any_string_parses_or_fails_cleanly(text: str) -> None:
     except QuerySyntaxError as exc:
         assert 0 <= exc.position <= len(text)
         assert str(exc).startswith("query error at column")
+
+
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        ("loan", {"text"}),
+        ("*", set()),
+        ('(platform:x OR "a b"~3) AND NOT holds:acme^2', {"platform", "text", "holds"}),
+        ("created:[2024 TO *] fraud~1 tag:ab*", {"created", "text", "hashtags"}),
+    ],
+)
+def test_fields_of_names_every_field_a_query_looks_at(query: str, fields: set[str]) -> None:
+    assert fields_of(parse_query(query)) == fields
