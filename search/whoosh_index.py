@@ -174,13 +174,20 @@ class WhooshIndex(SearchIndex):
         return len(docs)
 
     @staticmethod
-    def _docnums(searcher: Searcher, record_ids: Iterable[str]) -> list[int]:
-        found = []
-        for record_id in record_ids:
-            docnum = searcher.document_number(record_id=record_id)
-            if docnum is not None:
-                found.append(docnum)
-        return found
+    def _docnums(searcher: Searcher, record_ids: set[str]) -> list[int]:
+        """The live documents of these records, in index order. A lookup costs a term
+        search in every segment (about 60 µs); for many records (a disposition of
+        100,000) one pass over the record_id column, under 1 µs a document, is cheaper."""
+        reader = searcher.reader()
+        if len(record_ids) * 64 < searcher.doc_count_all() or not reader.has_column("record_id"):
+            found = (searcher.document_number(record_id=r) for r in record_ids)
+            return sorted(docnum for docnum in found if docnum is not None)
+        column = reader.column_reader("record_id")
+        return [
+            docnum
+            for docnum, record_id in enumerate(column)
+            if record_id in record_ids and not reader.is_deleted(docnum)
+        ]
 
     def update(self, record_ids: Iterable[str], **changes: Any) -> int:
         wanted = set(record_ids)
@@ -193,16 +200,13 @@ class WhooshIndex(SearchIndex):
             try:
                 count = 0
                 with writer.searcher() as searcher:
-                    rewritten = []
-                    for record_id in sorted(wanted):
-                        docnum = searcher.document_number(record_id=record_id)
-                        if docnum is None:
-                            continue
-                        doc = SearchDoc.from_stored(searcher.stored_fields(docnum))
-                        rewritten.append((docnum, doc.with_changes(**changes)))
+                    rewritten = [
+                        (docnum, SearchDoc.from_stored(searcher.stored_fields(docnum)))
+                        for docnum in self._docnums(searcher, wanted)
+                    ]
                 for docnum, doc in rewritten:
                     writer.delete_document(docnum)
-                    writer.add_document(**doc.to_fields())
+                    writer.add_document(**doc.with_changes(**changes).to_fields())
                     count += 1
                 writer.commit()
             except BaseException:

@@ -73,6 +73,23 @@ def test_holds_are_replaced_and_searchable(index: WhooshIndex) -> None:
     assert ids(index, "holds:case-17") == set()
 
 
+@pytest.mark.parametrize("held", [2, 150], ids=["looked-up", "column-scan"])
+def test_many_records_updated_and_deleted_at_once_over_several_segments(
+    index: WhooshIndex, held: int
+) -> None:
+    """Few records are found by lookups, many by one pass over the record_id column,
+    which also lists documents an earlier update deleted: neither may count them."""
+    for start in range(0, 200, 50):  # four commits, four segments
+        index.add([doc(f"r{n:03d}") for n in range(start, start + 50)])
+    chosen = [f"r{n:03d}" for n in range(0, 200, 200 // held)][:held]
+    assert index.set_holds([*chosen, "missing"], ["m1"]) == held
+    assert index.set_holds(chosen, ["m2"]) == held  # the first update's documents are gone
+    assert ids(index, "holds:m2") == set(chosen) and ids(index, "holds:m1") == set()
+    assert index.delete([*chosen, "missing"]) == held
+    assert index.doc_count() == 200 - held
+    assert ids(index, "*") == {f"r{n:03d}" for n in range(200)} - set(chosen)
+
+
 def test_snippets_escape_platform_html_and_mark_matches(index: WhooshIndex) -> None:
     index.add([doc("x", 'Loans <script>alert("x")</script> & <b>rates</b> today')])
     for query in ("loans", "loa*", "loams~1", "script"):
