@@ -56,7 +56,7 @@ from archiver.daemon.store import spooling_store
 from archiver.errors import ArchiverError, UsageError
 from archiver.search_service import IndexBusy
 from config.settings import DaemonSettings
-from connectors.base import Account, Connector
+from connectors.base import Account
 from connectors.registry import load_connector
 from storage.catalogue.models import accounts, chain_heads, checkpoints
 from storage.catalogue.scheduling import JOBS_TABLE
@@ -132,7 +132,6 @@ class Daemon:
         self._reload = threading.Event()
         self._terminate = threading.Event()
         self._heartbeat_stop = threading.Event()  # after the runs: leases stay renewed
-        self._connector_classes: dict[str, type[Connector]] = {}
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> SyncReport:
@@ -265,7 +264,7 @@ class Daemon:
         self.health.ensure([a.id for a in enabled])
         for account in enabled:
             try:
-                ephemeral = self._connector_class(account.platform).ephemeral
+                ephemeral = load_connector(account.platform).ephemeral
             except UsageError as exc:
                 problems.append(f"account {account.id} ({account.handle}): {exc}")
                 continue
@@ -356,7 +355,10 @@ class Daemon:
                     if any(getattr(job, key) != value for key, value in options.items()):
                         # A stored job keeps the options it was added with (the settings
                         # at the time): a restart with a new misfire_grace gives it that.
-                        scheduler.modify_job(job_id, jobstore=store, **options)
+                        try:
+                            scheduler.modify_job(job_id, jobstore=store, **options)
+                        except JobLookupError:
+                            continue  # another daemon removed it meanwhile
                     report.kept += 1
             for job_id in existing:
                 if job_id not in wanted:
@@ -437,15 +439,8 @@ class Daemon:
             row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
         if row is None or not row.enabled:
             return None
-        model = self._connector_class(row.platform).settings_model
+        model = load_connector(row.platform).settings_model
         return Account(row.id, row.platform, row.handle, model(**row.settings))
-
-    def _connector_class(self, platform: str) -> type[Connector]:
-        """Looked up once per platform: an entry-point scan costs milliseconds."""
-        found = self._connector_classes.get(platform)
-        if found is None:
-            found = self._connector_classes[platform] = load_connector(platform)
-        return found
 
     def _after_run(self, account: Account, job: str, summary: RunSummary) -> None:
         error = "; ".join(e["message"] for e in summary.errors[:3]) or None
@@ -467,7 +462,7 @@ class Daemon:
         if interrupted:  # not the account's fault: no backoff
             event("run", **fields, interrupted=True)
             return
-        ephemeral = self._connector_class(account.platform).ephemeral
+        ephemeral = load_connector(account.platform).ephemeral
         outcome = self.health.record(
             account.id,
             run_id=summary.run_id,
