@@ -686,18 +686,17 @@ def _check_proofs_file(path: str, data: bytes, head: TreeHead | None, result: Pa
         lines.pop()
     follower = None if head is None else PathFollower(head.tree_size, head.root_hash)
     for number, line in enumerate(lines, 1):
-        _check_proof_line(path, number, line, head, follower, result)
+        _check_proof_line(path, number, line, follower, result)
 
 
 def _check_proof_line(
     path: str,
     number: int,
     line: bytes,
-    head: TreeHead | None,
     follower: PathFollower | None,
     result: PassResult,
 ) -> None:
-    """One proof: readable, then (with a usable tree head) for that head, and its
+    """One proof: readable, then (with the signed tree head's follower) for that head, and its
     audit path leads from the record's leaf hash to the signed root."""
     where = f"{path} line {number}"
     try:
@@ -707,28 +706,28 @@ def _check_proof_line(
         return
     record_id = proof["record_id"]
     result.proofs.append((record_id, path, number))
-    if head is None or follower is None:
+    if follower is None:
         return  # reported once: there is no usable tree head to prove against
     failures = result.failures
     leaf = leaf_hash(bytes.fromhex(record_id))
     if proof["leaf_hash"] != leaf.hex():
         message = f"record {record_id}: leaf hash is not SHA-256(0x00 || record id)"
         failures.append(Failure("proof", where, message, "sha256", leaf.hex(), proof["leaf_hash"]))
-    if proof["tree_size"] != head.tree_size:
+    if proof["tree_size"] != follower.size:
         message = f"record {record_id}: is for another tree size than the signed head"
         failures.append(
-            Failure("proof", where, message, None, str(head.tree_size), str(proof["tree_size"]))
+            Failure("proof", where, message, None, str(follower.size), str(proof["tree_size"]))
         )
-    if proof["root_hash"] != head.root_hash.hex():
+    if proof["root_hash"] != follower.root.hex():
         message = f"record {record_id}: names another root than the signed head"
         failures.append(
-            Failure("proof", where, message, "sha256", head.root_hash.hex(), proof["root_hash"])
+            Failure("proof", where, message, "sha256", follower.root.hex(), proof["root_hash"])
         )
     index = proof["leaf_index"]
     if follower.leads_to_root(leaf, index, audit_path):
         return
     try:  # the reference implementation says precisely what is wrong
-        verify_inclusion(leaf, index, head.tree_size, audit_path, head.root_hash)
+        verify_inclusion(leaf, index, follower.size, audit_path, follower.root)
     except ProofError as exc:
         message = f"record {record_id}: does not lead to the signed root: {exc}"
         failures.append(Failure("proof", where, message))
@@ -745,7 +744,7 @@ _PROOF_LINE = re.compile(
     rb'\{"audit_path":\[((?:%b(?:,%b)*)?)\],"leaf_hash":"([0-9a-f]{64})",'
     rb'"leaf_index":(0|[1-9][0-9]*),"record_id":"([0-9a-f]{64})",'
     rb'"root_hash":"([0-9a-f]{64})","schema":"%b","tree_size":(0|[1-9][0-9]*)\}'
-    % (_HASH_STRING, _HASH_STRING, PROOF_SCHEMA.encode("ascii"))
+    % (_HASH_STRING, _HASH_STRING, re.escape(PROOF_SCHEMA).encode("ascii"))
 )
 
 
