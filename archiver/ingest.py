@@ -5,9 +5,10 @@ Order inside one transaction: lock the log head (serialises ingests, so leaf
 indexes have no gaps), read the items' latest versions, insert the rows, write
 the objects, commit. New records an active legal hold covers are held in the
 same transaction (the `hold_new` hook, archiver/ingest_holds.py) and their
-objects written with the legal hold on. If the object store fails, the transaction rolls back and
-nothing is counted; if the commit fails after the objects are written, they stay
-as uncatalogued objects that `verify` reports and a re-ingest reuses.
+objects written with the legal hold on. If the object store fails, the
+transaction rolls back and nothing is counted; if the commit fails after the
+objects are written, they stay as uncatalogued objects that `verify` reports and
+a re-ingest reuses.
 """
 
 from __future__ import annotations
