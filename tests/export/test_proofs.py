@@ -140,3 +140,17 @@ def test_the_proof_line_pattern_agrees_with_the_full_parser(size: int, data: st.
             _parse_proof(mutated)
     else:
         assert _parse_proof(mutated) == slow
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab.-_/0Z%é \r", max_size=12), min_size=1, max_size=6))
+def test_manifest_blocks_are_plain_exactly_when_every_line_is(paths: list[str]) -> None:
+    """verify-pack takes a block of manifest lines at once only if each line would
+    pass the one-line rule (a plain path: no empty segment, no segment starting
+    with a dot, no trailing slash), and reads it line by line otherwise."""
+    from archiver.verify_pack import _plain_line, _plain_lines, _plain_paths
+
+    lines = ["a" * 64 + "  data/" + path for path in paths]
+    block = "\n".join(lines)
+    at_once = len(_plain_lines(64).findall(block)) == len(lines) and _plain_paths(block)
+    assert at_once == all(_plain_line(64, True).fullmatch(line) for line in lines)

@@ -6,6 +6,7 @@ record ids, proofs and signature still give it away."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -284,3 +285,48 @@ def test_unsorted_and_duplicated_manifest_lines(pack_copy: Path) -> None:
     manifest.write_text("\n".join(lines + lines[:1]) + "\n")
     found = failures(pack_copy)
     assert any("a second time" in f.message and lines[0].split("  ")[1] in f.message for f in found)
+
+
+@pytest.mark.parametrize("block", [1 << 20, 256], ids=["one-block", "many-blocks"])
+def test_a_bad_manifest_line_is_named_by_its_number_among_plain_ones(
+    pack_copy: Path, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain manifest lines are matched a block at a time; a block holding a bad
+    line, a CRLF line or a blank one is read line by line, and the bad line keeps
+    its true number whichever block it falls in."""
+    import archiver.verify_pack as verify_module
+
+    monkeypatch.setattr(verify_module, "READ_CHUNK", block)
+    manifest = pack_copy / "manifest-sha256.txt"
+    lines = manifest.read_text().splitlines()
+    bad = len(lines) - 3
+    wrong = lines[bad]
+    lines[bad] = "not a manifest line"
+    lines[2] += "\r"  # still a good line, read the slow way
+    manifest.write_text("\n".join(lines[:5] + [""] + lines[5:]) + "\n")
+    found = {(f.check, f.path, f.message) for f in failures(pack_copy)}
+    message = f"line {bad + 2} is not '<sha256> <path>'"
+    assert ("manifest", "manifest-sha256.txt", message) in found
+    missing = wrong.split("  ", 1)[1]
+    assert ("manifest", missing, "in data/ but not listed in manifest-sha256.txt") in found
+    assert all(f[1] in ("manifest-sha256.txt", missing) for f in found), found
+
+
+def test_strict_mode_also_checks_that_records_are_canonical(tmp_path: Path) -> None:
+    """A record whose id matches its bytes but which is not canonical JSON (the
+    archive stored it so: not tampering, which the id and its proof would show) is
+    reported only in strict mode."""
+    from archiver.verify_pack import PassResult, _check_record
+
+    record = {"schema": "social-archiver/record/1", "media": [{"sha256": "ab" * 32}]}
+    for data, canonical in ((canonical_bytes(record), True), (json.dumps(record).encode(), False)):
+        record_id = hashlib.sha256(data).hexdigest()
+        for strict in (False, True):
+            result = PassResult()
+            _check_record(f"data/records/{record_id}.json", data, record_id, result, strict)
+            assert result.records == [record_id]
+            messages = [f.message for f in result.failures]
+            if strict and not canonical:
+                assert len(messages) == 1 and "not canonical JSON" in messages[0]
+            else:
+                assert messages == [] and result.media_refs == {"ab" * 32}
