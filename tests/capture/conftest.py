@@ -108,3 +108,27 @@ class DemoPlatform:
 def demo_platform() -> Iterator[DemoPlatform]:
     with FakeServer() as server:
         yield DemoPlatform(server)
+
+
+def ctrl_c_at_second_page(runner: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C as the runner starts archiving its second page: the first is kept."""
+    archive_page = runner._archive_page  # type: ignore[attr-defined]
+    pages = iter(range(10**6))
+
+    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if next(pages) == 1:
+            raise KeyboardInterrupt
+        return archive_page(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_archive_page", interrupted)
+
+
+def the_run_failed_as_interrupted(archive: object) -> None:
+    """The only run row says failed, interrupted: not running for ever."""
+    from sqlalchemy import select
+
+    from storage.catalogue.models import capture_runs
+
+    with archive.engine.connect() as conn:  # type: ignore[attr-defined]
+        status, errors = conn.execute(select(capture_runs.c.status, capture_runs.c.errors)).one()
+    assert status == "failed" and "interrupted: KeyboardInterrupt" in errors[0]["message"]

@@ -17,7 +17,13 @@ from archiver.records import Record, record_key
 from connectors.base import Account
 from connectors.registry import connector_names
 from storage.catalogue.models import capture_runs, cursors, records
-from tests.capture.conftest import TOKEN, DemoPlatform, png
+from tests.capture.conftest import (
+    TOKEN,
+    DemoPlatform,
+    ctrl_c_at_second_page,
+    png,
+    the_run_failed_as_interrupted,
+)
 from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.usefixtures("demo_plugin")
@@ -113,21 +119,11 @@ def test_ctrl_c_mid_run_keeps_whole_pages_and_ends_the_run_as_failed(
     for n in range(1, 11):
         demo_platform.post(n, f"post {n}")
     account = add_account(archive, demo_platform)
-    archive_page = runner._archive_page
-    pages = iter(range(10))
-
-    def interrupted_at_the_second_page(*args, **kwargs):  # noqa: ANN002, ANN003
-        if next(pages) == 1:
-            raise KeyboardInterrupt
-        return archive_page(*args, **kwargs)
-
     monkeypatch.setattr(archive.settings.ingest, "batch_size", 3)
-    monkeypatch.setattr(runner, "_archive_page", interrupted_at_the_second_page)
+    ctrl_c_at_second_page(runner, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         runner.run(account, reconcile=False)
-    with archive.engine.connect() as conn:
-        status, errors = conn.execute(select(capture_runs.c.status, capture_runs.c.errors)).one()
-    assert status == "failed" and "interrupted: KeyboardInterrupt" in errors[0]["message"]
+    the_run_failed_as_interrupted(archive)
     assert record_count(archive) == 3
     archive.checkpoint()
     assert archive.verify().ok

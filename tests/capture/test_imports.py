@@ -25,7 +25,7 @@ from connectors.exports.safe_archive import (
     open_export,
 )
 from storage.catalogue.models import capture_runs, records
-from tests.capture.conftest import png
+from tests.capture.conftest import ctrl_c_at_second_page, png, the_run_failed_as_interrupted
 from tests.capture.hostile_zips import HOSTILE, damage_member
 
 pytestmark = pytest.mark.usefixtures("demo_plugin")
@@ -108,20 +108,10 @@ def test_an_interrupted_import_ends_its_run_as_failed_keeping_whole_batches(
     path = export_zip(tmp_path / "export.zip", [{"id": n, "text": f"post {n}"} for n in range(5)])
     monkeypatch.setattr(archive.settings.ingest, "batch_size", 2)
     runner = CaptureRunner(archive)
-    archive_page = runner._archive_page
-    pages = iter(range(10))
-
-    def interrupted_after_the_first_page(*args, **kwargs):  # noqa: ANN002, ANN003
-        if next(pages) == 1:
-            raise KeyboardInterrupt
-        return archive_page(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "_archive_page", interrupted_after_the_first_page)
+    ctrl_c_at_second_page(runner, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         runner.run_import(account, "demo", path)
-    with archive.engine.connect() as conn:
-        status, errors = conn.execute(select(capture_runs.c.status, capture_runs.c.errors)).one()
-    assert status == "failed" and "interrupted: KeyboardInterrupt" in errors[0]["message"]
+    the_run_failed_as_interrupted(archive)
     assert count(archive) == 2
     archive.checkpoint()
     assert archive.verify().ok

@@ -123,15 +123,24 @@ class WritesThenFails:
         raise StorageError("connection lost before the commit")
 
 
+def ingest_failing_before_commit(archive: Archive, item: object) -> str:
+    """Ingest the item through a store that fails after writing: the key it left."""
+    real = archive.ingestor.store
+    archive.ingestor.store = WritesThenFails(real)
+    try:
+        with pytest.raises(StorageError, match="before the commit"):
+            archive.ingest([item])
+    finally:
+        archive.ingestor.store = real
+    (left,) = real.keys("records/")
+    return left
+
+
 def test_an_object_left_by_a_failed_ingest_is_held_when_the_retry_archives_it(
     archive_30d: Archive,
 ) -> None:
     real = archive_30d.ingestor.store
-    archive_30d.ingestor.store = WritesThenFails(real)
-    with pytest.raises(StorageError, match="before the commit"):
-        archive_30d.ingest([make_item("1", "merger talk")])
-    archive_30d.ingestor.store = real
-    (left,) = real.keys("records/")
+    left = ingest_failing_before_commit(archive_30d, make_item("1", "merger talk"))
     assert not real.lock_state(left).legal_hold
     HoldService(archive_30d).create("acme", Scope("merger"), "inquiry")
     archive_30d.ingest([make_item("1", "merger talk")])
@@ -148,11 +157,7 @@ def test_an_object_left_held_by_a_failed_ingest_is_released_when_its_matter_has_
     holds = HoldService(archive_30d)
     holds.create("acme", Scope("merger"), "inquiry")
     real = archive_30d.ingestor.store
-    archive_30d.ingestor.store = WritesThenFails(real)
-    with pytest.raises(StorageError, match="before the commit"):
-        archive_30d.ingest([make_item("1", "merger talk")])
-    archive_30d.ingestor.store = real
-    (left,) = real.keys("records/")
+    left = ingest_failing_before_commit(archive_30d, make_item("1", "merger talk"))
     assert real.lock_state(left).legal_hold
     holds.release("acme", "settled")
     archive_30d.ingest([make_item("1", "merger talk")])
