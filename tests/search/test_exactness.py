@@ -20,6 +20,7 @@ from archiver.clock import FixedClock
 from archiver.setup import initialise
 from search.index import SearchRequest
 from tests.conftest import START, make_settings
+from tests.search.test_patterns import levenshtein
 from tests.support.items import make_item
 
 # The documented tokenisation (docs/search.md), written out here on purpose: words
@@ -205,16 +206,6 @@ def search_ids(archive: Archive, query: str, **options: Any) -> list[str]:
             assert result.total == len(found)
             return found
         page += 1
-
-
-def levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 def fuzzy(word: str, dist: int, prefix: int = 0) -> Callable[[Rec], bool]:
