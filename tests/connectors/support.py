@@ -18,6 +18,7 @@ class Run:
 
     output: list[CapturedItem | CursorUpdate]
     cursor: dict[str, str] = field(default_factory=dict)
+    error: Exception | None = None  # what ended the fetch, when collected with keep_error
 
     @property
     def items(self) -> list[CapturedItem]:
@@ -26,6 +27,9 @@ class Run:
     @property
     def updates(self) -> list[CursorUpdate]:
         return [o for o in self.output if isinstance(o, CursorUpdate)]
+
+    def by_id(self) -> dict[str, CapturedItem]:
+        return {i.native_id: i for i in self.items}
 
     def ids(self, kind: str | None = None) -> list[str]:
         return [i.native_id for i in self.items if kind is None or i.kind == kind]
@@ -42,14 +46,23 @@ class Run:
 
 
 def collect(
-    output: Iterable[CapturedItem | CursorUpdate], cursor: Mapping[str, str] | None = None
+    output: Iterable[CapturedItem | CursorUpdate],
+    cursor: Mapping[str, str] | None = None,
+    *,
+    keep_error: bool = False,
 ) -> Run:
-    """Drain a fetch, keeping cursor updates as the framework does (last one wins)."""
+    """Drain a fetch, keeping cursor updates as the framework does (last one wins);
+    with keep_error, an error ends the run and is kept for the test to assert on."""
     run = Run([], dict(cursor or {}))
-    for produced in output:
-        run.output.append(produced)
-        if isinstance(produced, CursorUpdate):
-            run.cursor[produced.stream] = produced.value
+    try:
+        for produced in output:
+            run.output.append(produced)
+            if isinstance(produced, CursorUpdate):
+                run.cursor[produced.stream] = produced.value
+    except Exception as exc:
+        if not keep_error:
+            raise
+        run.error = exc
     return run
 
 

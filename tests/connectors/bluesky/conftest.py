@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from archiver.item import CapturedItem
-from connectors.base import Account, ArchivedItem, ConnectorContext, CursorUpdate
+from connectors.base import Account, ArchivedItem, ConnectorContext
 from connectors.bluesky import BlueskyConnector, BlueskySettings
 from connectors.http import HttpClient
+from tests.connectors.support import Run, collect
 from tests.fakes import FakeClock
 from tests.fakes.bluesky import APP_PASSWORD, FakeBluesky
 from tests.fakes.server import FakeServer
@@ -20,38 +20,9 @@ from tests.fakes.server import FakeServer
 PASSWORD_ENV = "ARCHIVER_TEST_BSKY_APP_PASSWORD"
 
 
-@dataclass
-class Run:
-    """Everything one fetch yielded, in order."""
-
-    yielded: list[CapturedItem | CursorUpdate]
-    error: BaseException | None = None
-    cursor: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def items(self) -> list[CapturedItem]:
-        return [y for y in self.yielded if isinstance(y, CapturedItem)]
-
-    @property
-    def updates(self) -> list[CursorUpdate]:
-        return [y for y in self.yielded if isinstance(y, CursorUpdate)]
-
-    def by_id(self) -> dict[str, CapturedItem]:
-        return {i.native_id: i for i in self.items}
-
-
 def run_fetch(connector: BlueskyConnector, cursor: dict[str, str] | None = None) -> Run:
     """Drive fetch like the framework: keep every cursor update; stop at an error."""
-    stored = dict(cursor or {})
-    yielded: list[CapturedItem | CursorUpdate] = []
-    try:
-        for thing in connector.fetch(dict(stored)):
-            yielded.append(thing)
-            if isinstance(thing, CursorUpdate):
-                stored[thing.stream] = thing.value
-    except Exception as exc:  # noqa: BLE001 - handed to the test to assert on
-        return Run(yielded, exc, stored)
-    return Run(yielded, None, stored)
+    return collect(connector.fetch(dict(cursor or {})), cursor, keep_error=True)
 
 
 def archived(items: Iterable[CapturedItem]) -> list[ArchivedItem]:

@@ -32,7 +32,7 @@ def test_paging_yields_every_post_once_and_cursor_updates_follow_their_page(
     assert feed_requests[0].param("filter") == "posts_with_replies"
 
     # a page's items come before the update that covers them
-    kinds = ["item" if isinstance(y, CapturedItem) else y.stream for y in run.yielded]
+    kinds = ["item" if isinstance(y, CapturedItem) else y.stream for y in run.output]
     assert kinds[:7] == ["item", "item", "feed", "item", "item", "feed", "item"]
     feed_updates = [json.loads(u.value) for u in run.updates if u.stream == "feed"]
     assert all("page" in value for value in feed_updates[:-1])
@@ -202,5 +202,5 @@ def test_chat_disabled_makes_no_chat_requests(
     assert [i.kind for i in run.items] == ["post"]
     assert not [r for r in fake_server.requests if r.path.startswith("/xrpc/chat.")]
     assert all(
-        not isinstance(u, CursorUpdate) or not u.stream.startswith("dm:") for u in run.yielded
+        not isinstance(u, CursorUpdate) or not u.stream.startswith("dm:") for u in run.output
     )
