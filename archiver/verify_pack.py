@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import bisect
 import functools
 import hashlib
 import json
@@ -43,6 +44,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,8 @@ TASK_FILES = 2_000
 READ_CHUNK = 1 << 20
 READ_AHEAD = 64  # files opened and announced to the kernel ahead of the one being read
 _FADVISE = getattr(os, "posix_fadvise", None)  # not on macOS: reads one after another
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FOLDER_FLAGS = _FILE_FLAGS | os.O_DIRECTORY
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _RECORD = re.compile(r"data/records/([0-9a-f]{64})\.json")
 _PROOFS_FILE = re.compile(r"data/proofs/proofs-[0-9]{5}\.jsonl")
@@ -216,7 +220,7 @@ class DirectorySource(Source):
         return self._problems
 
     def chunks(self, path: str) -> Iterator[bytes]:
-        fd = os.open(self.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(self.root / path, _FILE_FLAGS)
         with os.fdopen(fd, "rb", buffering=0) as handle:
             while chunk := handle.read(READ_CHUNK):
                 yield chunk
@@ -228,13 +232,17 @@ class DirectorySource(Source):
         times faster than one after another."""
         opened: deque[int | Exception] = deque()
         upcoming = iter(paths)
+        folders: dict[str, int] = {}  # each folder opened once: a file is then one lookup
 
         def open_next() -> None:
             path = next(upcoming, None)
             if path is None:
                 return
+            folder, _, name = path.rpartition("/")
             try:
-                fd = os.open(f"{self._root}/{path}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                if folder not in folders:
+                    folders[folder] = os.open(f"{self._root}/{folder}", _FOLDER_FLAGS)
+                fd = os.open(name, _FILE_FLAGS, dir_fd=folders[folder])
             except OSError as exc:
                 opened.append(exc)
                 return
@@ -258,7 +266,7 @@ class DirectorySource(Source):
                 finally:
                     os.close(fd)
         finally:  # the caller stopped early: close what was opened ahead
-            for fd in opened:
+            for fd in [*opened, *folders.values()]:
                 if isinstance(fd, int):
                     os.close(fd)
 
@@ -572,6 +580,7 @@ def _read(source: Source, path: str) -> bytes:
 
 
 Entry = tuple[str, "str | None", "str | None"]  # path, expected SHA-256, expected SHA-512
+Task = list[Entry]  # the files one worker call checks
 ProofPlace = tuple[str, str, int]  # record id, proofs file, line number
 
 
@@ -646,11 +655,13 @@ def _check_record(
     also re-encodes it to check it is canonical JSON (docs/records.md): the
     archive's own `verify` checks that at the source; in a pack it is a check of
     the archive's conformance, not of tampering, and costs a third of the pass."""
-    match = _RECORD.fullmatch(path)
-    if not match:
-        result.failures.append(Failure("record", path, "name is not <record id>.json"))
-        return
-    record_id = match.group(1)
+    record_id = found
+    if path != f"data/records/{found}.json":  # else named by its own hash: nothing to parse
+        match = _RECORD.fullmatch(path)
+        if not match:
+            result.failures.append(Failure("record", path, "name is not <record id>.json"))
+            return
+        record_id = match.group(1)
     result.records.append(record_id)
     if found != record_id:
         result.failures.append(
@@ -743,16 +754,19 @@ def _check_proof_line(
 
 
 # A proof line exactly as exporters write it: the canonical JSON of the proof's
-# fields (keys in order, lower-case hex, integers without leading zeros). A line
-# this matches is canonical by construction; any other goes through the full
-# parser, which says what is wrong with it.
-_HASH_STRING = rb'"[0-9a-f]{64}"'
+# fields (keys in order, integers without leading zeros), each hash 64 characters
+# that `_parse_proof` then checks are lower-case hex, all at once (a character
+# class per character is the slow part of a pattern). A line that passes both is
+# canonical by construction; any other goes through the full parser, which says
+# what is wrong with it.
+_HASH_STRING = rb'"[^"]{64}"'
 _PROOF_LINE = re.compile(
-    rb'\{"audit_path":\[((?:%b(?:,%b)*)?)\],"leaf_hash":"([0-9a-f]{64})",'
-    rb'"leaf_index":(0|[1-9][0-9]*),"record_id":"([0-9a-f]{64})",'
-    rb'"root_hash":"([0-9a-f]{64})","schema":"%b","tree_size":(0|[1-9][0-9]*)\}'
+    rb'\{"audit_path":\[((?:%b(?:,%b)*)?)\],"leaf_hash":"([^"]{64})",'
+    rb'"leaf_index":(0|[1-9][0-9]*),"record_id":"([^"]{64})",'
+    rb'"root_hash":"([^"]{64})","schema":"%b","tree_size":(0|[1-9][0-9]*)\}'
     % (_HASH_STRING, _HASH_STRING, re.escape(PROOF_SCHEMA).encode("ascii"))
 )
+_QUOTED_HASH = 67  # '"<64>",' in an audit path
 
 
 def _parse_proof(line: bytes) -> tuple[dict[str, Any], list[bytes]]:
@@ -763,7 +777,18 @@ def _parse_proof(line: bytes) -> tuple[dict[str, Any], list[bytes]]:
     if match is None:
         return _parse_proof_slowly(line)
     hashes, leaf, index, record_id, root, size = match.groups()
-    raw = bytes.fromhex(hashes.translate(None, b'",').decode("ascii"))
+    path_hex = hashes.translate(None, b'",')
+    every_hex = path_hex + leaf + record_id + root
+    try:
+        raw = bytes.fromhex(every_hex.decode("ascii"))
+    except ValueError:
+        return _parse_proof_slowly(line)
+    if (
+        raw.hex().encode("ascii") != every_hex  # fromhex also takes upper case and spaces
+        or len(path_hex) * _QUOTED_HASH != (len(hashes) + 1) * 64  # a comma inside a hash
+    ):
+        return _parse_proof_slowly(line)
+    raw = raw[: len(path_hex) // 2]
     proof = {
         "schema": PROOF_SCHEMA,
         "record_id": record_id.decode("ascii"),
@@ -912,8 +937,12 @@ def _verify(
         failures.append(Failure("proof", "data/proofs", "not checked: no usable signed tree head"))
 
     payload = sorted(p for p in files if p.startswith("data/"))
-    entries = _payload_entries(source, files, payload, failures)
-    result = _PayloadPass(source, head, workers, progress, len(payload), strict).run(entries)
+    payload_pass = _PayloadPass(source, head, workers, progress, len(payload), strict)
+    try:
+        result = payload_pass.run(_aligned_tasks(source, files, payload))
+    except _Misaligned:  # start again with the merge that names each difference
+        entries = _payload_entries(source, files, payload, failures)
+        result = payload_pass.run(_careful_tasks(entries, payload))
     failures.extend(result.failures)
     _check_oxum(report, result.bytes, len(payload))
 
@@ -1030,6 +1059,80 @@ def _sorted_manifest(source: Source, name: str, algorithm: str) -> bool:
                 return False
             previous = path
     return not rest or (rest[start - 2 : start] == b"  " and rest[start:] > previous)
+
+
+class _Misaligned(Exception):
+    """The manifests are not exactly the payload files, in order, one plain line each."""
+
+
+def _aligned_tasks(source: Source, files: dict[str, int], payload: list[str]) -> Iterator[Task]:
+    """The payload pass's tasks, when both manifests list exactly the files
+    present, in path order, as '<lower-case hex>  <path>' lines with nothing to
+    decode (packs we write do): a task's lines are compared with the file list
+    in a few calls instead of path by path. _Misaligned at the first difference,
+    before that task is given."""
+    names = [f"manifest-{algorithm}.txt" for algorithm in ALGORITHMS]
+    if any(name not in files for name in names):
+        raise _Misaligned
+    manifests = [_ManifestLines(source, name) for name in names]
+    lengths = [hashlib.new(algorithm).digest_size * 2 for algorithm in ALGORITHMS]
+    for begin, end in _task_slices(payload):
+        paths = payload[begin:end]
+        digests = [
+            _aligned_digests(manifest.take(len(paths)), paths, length)
+            for manifest, length in zip(manifests, lengths, strict=True)
+        ]
+        yield list(zip(paths, *digests, strict=True))
+    if any(manifest.take(1) for manifest in manifests):
+        raise _Misaligned  # lines for files that are not there
+
+
+class _ManifestLines:
+    """A manifest's lines, handed out a given number at a time."""
+
+    def __init__(self, source: Source, name: str) -> None:
+        self._blocks = _manifest_blocks(source, name)
+        self._lines: list[bytes] = []
+        self._next = 0  # the first line not yet taken
+
+    def take(self, count: int) -> list[bytes]:
+        while len(self._lines) - self._next < count:
+            block = next(self._blocks, None)
+            if block is None:
+                break
+            self._lines = self._lines[self._next :] + block
+            self._next = 0
+        taken = self._lines[self._next : self._next + count]
+        self._next += len(taken)
+        return taken
+
+
+def _aligned_digests(lines: list[bytes], paths: list[str], length: int) -> list[str]:
+    """The digests of these manifest lines if they list exactly `paths` in order;
+    _Misaligned otherwise. A percent sign or a carriage return (paths that need
+    decoding) also sends the pack to the careful merge."""
+    try:
+        text = b"\n".join(lines).decode("ascii")
+    except UnicodeDecodeError:
+        raise _Misaligned from None
+    rows = text.split("\n")
+    if (
+        len(rows) != len(paths)
+        or "%" in text
+        or "\r" in text
+        or [row[length + 2 :] for row in rows] != paths
+        or "".join([row[length : length + 2] for row in rows]) != "  " * len(rows)
+    ):
+        raise _Misaligned
+    digests = [row[:length] for row in rows]
+    joined = "".join(digests)
+    try:
+        lower_hex = bytes.fromhex(joined).hex() == joined  # fromhex also takes upper case
+    except ValueError:
+        lower_hex = False
+    if not lower_hex:
+        raise _Misaligned
+    return digests
 
 
 def _payload_entries(
@@ -1204,30 +1307,38 @@ class _PayloadPass:
         self.strict = strict
         self.progress = progress
         self.total = total
+        self.source = source
         self.spec = source.spec()
         self.key = (os.getpid(), self.spec)
-        _SOURCE_CACHE[self.key] = source
 
-    def run(self, entries: Iterator[Entry]) -> PassResult:
+    def run(self, tasks: Iterator[Task]) -> PassResult:
+        """The checks of every task, merged; an exception from `tasks` stops the
+        pass (tasks not started are dropped) and is raised."""
         merged = PassResult()
+        _SOURCE_CACHE[self.key] = self.source
         try:
             if self.workers <= 1:
-                for task in _chunks(entries, TASK_FILES):
+                for task in tasks:
                     self._merge(merged, check_files(self.spec, task, self.head, self.strict))
                 return merged
-            context = worker_context()
-            with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
-                in_flight: deque[Future[PassResult]] = deque()
-                for task in _chunks(entries, TASK_FILES):
-                    task_done = pool.submit(check_files, self.spec, task, self.head, self.strict)
-                    in_flight.append(task_done)
-                    if len(in_flight) > 2 * self.workers:
-                        self._merge(merged, in_flight.popleft().result())
-                while in_flight:
-                    self._merge(merged, in_flight.popleft().result())
+            with ProcessPoolExecutor(max_workers=self.workers, mp_context=worker_context()) as pool:
+                try:
+                    self._run_in(pool, tasks, merged)
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)
+                    raise
             return merged
         finally:
             _SOURCE_CACHE.pop(self.key, None)
+
+    def _run_in(self, pool: ProcessPoolExecutor, tasks: Iterator[Task], merged: PassResult) -> None:
+        in_flight: deque[Future[PassResult]] = deque()
+        for task in tasks:
+            in_flight.append(pool.submit(check_files, self.spec, task, self.head, self.strict))
+            if len(in_flight) > 2 * self.workers:
+                self._merge(merged, in_flight.popleft().result())
+        while in_flight:
+            self._merge(merged, in_flight.popleft().result())
 
     def _merge(self, merged: PassResult, part: PassResult) -> None:
         merged.failures.extend(part.failures)
@@ -1251,20 +1362,25 @@ def _prove(merged: PassResult, proofs: list[ProofPlace]) -> None:
         proven.add(record_id)
 
 
-def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
-    """Tasks of `size` files; a proofs file (thousands of proofs, as much work as
+def _careful_tasks(entries: Iterator[Entry], payload: list[str]) -> Iterator[Task]:
+    """The merged entries (one per payload file, in order) cut as _task_slices says."""
+    for begin, end in _task_slices(payload):
+        yield list(islice(entries, end - begin))
+    next(entries, None)  # runs the merge to its end, where it names lines after the last file
+
+
+def _task_slices(payload: list[str]) -> Iterator[tuple[int, int]]:
+    """The payload pass's tasks as slices of the sorted file list: TASK_FILES
+    files each, except that a proofs file (thousands of proofs, as much work as
     thousands of files) is a task of its own, so the workers share them."""
-    chunk: list[Entry] = []
-    for entry in entries:
-        if entry[0].startswith("data/proofs/"):
-            yield [entry]
-            continue
-        chunk.append(entry)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    first = bisect.bisect_left(payload, "data/proofs/")
+    last = bisect.bisect_left(payload, "data/proofs0")  # "0" is the character after "/"
+    yield from ((begin, min(begin + TASK_FILES, first)) for begin in range(0, first, TASK_FILES))
+    yield from ((index, index + 1) for index in range(first, last))
+    yield from (
+        (begin, min(begin + TASK_FILES, len(payload)))
+        for begin in range(last, len(payload), TASK_FILES)
+    )
 
 
 # -- standalone use ---------------------------------------------------------------------------

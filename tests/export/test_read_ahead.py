@@ -58,3 +58,32 @@ def test_a_symlink_planted_after_the_walk_is_not_followed(pack: Path) -> None:
     got = list(source.read_each(["f004.txt", "f005.txt", "f006.txt"]))
     assert isinstance(got[1], OSError) and not isinstance(got[0], Exception)
     assert got[2] == (pack / "f006.txt").read_bytes()
+
+
+def test_files_in_folders_each_folder_opened_once_and_none_followed(tmp_path: Path) -> None:
+    """Files are opened relative to their folder's descriptor: a missing folder is
+    an error in each of its files' places, a folder swapped for a symlink after
+    the walk is not followed, and every descriptor is closed at the end."""
+    for folder in ("a", "b", "c"):
+        (tmp_path / folder).mkdir()
+        for n in range(3):
+            (tmp_path / folder / f"{n}.txt").write_text(f"{folder}{n}")
+    (tmp_path / "top.txt").write_text("top")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "0.txt").write_text("secret")
+    source = DirectorySource(tmp_path)
+    source.files()
+    (tmp_path / "b" / "0.txt").unlink()
+    (tmp_path / "b" / "1.txt").unlink()
+    (tmp_path / "b" / "2.txt").unlink()
+    (tmp_path / "b").rmdir()
+    (tmp_path / "c").rename(tmp_path / "c-moved")
+    (tmp_path / "c").symlink_to(outside)
+    names = ["a/0.txt", "a/1.txt", "b/0.txt", "b/1.txt", "c/0.txt", "top.txt", "a/2.txt"]
+    before = open_fds()
+    got = list(source.read_each(names))
+    assert open_fds() == before
+    assert got[:2] == [b"a0", b"a1"] and got[5:] == [b"top", b"a2"]
+    assert all(isinstance(error, FileNotFoundError) for error in got[2:4])
+    assert isinstance(got[4], OSError) and not isinstance(got[4], FileNotFoundError)
