@@ -42,7 +42,7 @@ import sys
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -70,6 +70,7 @@ SIGNATURE_FILE = "data/tree-head/signature.bin"
 PUBLIC_KEY_FILE = "data/tree-head/public-key.pem"
 PARALLEL_FROM = 20_000  # payload files: below this, starting workers costs more than it saves
 TASK_FILES = 2_000
+WAITING_TASKS = 16  # per worker: finished tasks kept while an earlier, slower one runs
 READ_CHUNK = 1 << 20
 READ_AHEAD = 64  # files opened and announced to the kernel ahead of the one being read
 _FADVISE = getattr(os, "posix_fadvise", None)  # not on macOS: reads one after another
@@ -744,8 +745,9 @@ def _check_proof_line(
     index = proof["leaf_index"]
     if follower.leads_to_root(leaf, index, audit_path):
         return
+    siblings = [audit_path[i : i + 32] for i in range(0, len(audit_path), 32)]
     try:  # the reference implementation says precisely what is wrong
-        verify_inclusion(leaf, index, follower.size, audit_path, follower.root)
+        verify_inclusion(leaf, index, follower.size, siblings, follower.root)
     except ProofError as exc:
         message = f"record {record_id}: does not lead to the signed root: {exc}"
         failures.append(Failure("proof", where, message))
@@ -769,10 +771,11 @@ _PROOF_LINE = re.compile(
 _QUOTED_HASH = 67  # '"<64>",' in an audit path
 
 
-def _parse_proof(line: bytes) -> tuple[dict[str, Any], list[bytes]]:
+def _parse_proof(line: bytes) -> tuple[dict[str, Any], bytes]:
     """A proof line exactly as exporters write it (canonical JSON, the proof's
-    fields with their types), and its audit path as bytes; ValueError naming
-    what is wrong otherwise, so no input can raise anything else further on."""
+    fields with their types), and its audit path as one string of bytes (32 a
+    hash); ValueError naming what is wrong otherwise, so no input can raise
+    anything else further on."""
     match = _PROOF_LINE.fullmatch(line)
     if match is None:
         return _parse_proof_slowly(line)
@@ -788,7 +791,6 @@ def _parse_proof(line: bytes) -> tuple[dict[str, Any], list[bytes]]:
         or len(path_hex) * _QUOTED_HASH != (len(hashes) + 1) * 64  # a comma inside a hash
     ):
         return _parse_proof_slowly(line)
-    raw = raw[: len(path_hex) // 2]
     proof = {
         "schema": PROOF_SCHEMA,
         "record_id": record_id.decode("ascii"),
@@ -797,10 +799,10 @@ def _parse_proof(line: bytes) -> tuple[dict[str, Any], list[bytes]]:
         "tree_size": int(size),
         "root_hash": root.decode("ascii"),
     }
-    return proof, [raw[i : i + 32] for i in range(0, len(raw), 32)]
+    return proof, raw[: len(path_hex) // 2]
 
 
-def _parse_proof_slowly(line: bytes) -> tuple[dict[str, Any], list[bytes]]:
+def _parse_proof_slowly(line: bytes) -> tuple[dict[str, Any], bytes]:
     """Any line the pattern refuses: parsed as JSON, then each rule checked in
     turn, so the failure names the first one broken."""
     proof = parse_canonical(line)
@@ -825,7 +827,7 @@ def _parse_proof_slowly(line: bytes) -> tuple[dict[str, Any], list[bytes]]:
     if raw.hex() != joined:  # also refuses what fromhex takes: upper case, spaces
         raise ValueError("audit_path is not a list of lower-case hex SHA-256 values")
     del proof["audit_path"]  # given as bytes, as the pattern's path gives it
-    return proof, [raw[i : i + 32] for i in range(0, len(raw), 32)]
+    return proof, raw
 
 
 class PathFollower:
@@ -843,9 +845,11 @@ class PathFollower:
         self.size, self.root = size, root
         self._nodes: list[bytes] = []  # the last accepted walk: the node after each step,
         self._places: list[tuple[int, int]] = []  # its position then,
-        self._path: list[bytes] = []  # and its siblings
+        self._path = b""  # and its siblings
 
-    def leads_to_root(self, leaf: bytes, index: object, path: list[bytes]) -> bool:
+    def leads_to_root(self, leaf: bytes, index: object, path: bytes) -> bool:
+        """Whether the audit path (its hashes one after another, 32 bytes each)
+        leads from the leaf at `index` to the root."""
         size = self.size
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
             return False
@@ -853,10 +857,13 @@ class PathFollower:
         known_nodes, known = self._nodes, len(self._nodes)
         nodes: list[bytes] = []
         places: list[tuple[int, int]] = []
+        if len(path) % 32:
+            return False
         fn, sn, node = index, size - 1, leaf
-        for step, sibling in enumerate(path):
-            if sn == 0 or len(sibling) != 32:
+        for step, start in enumerate(range(0, len(path), 32)):
+            if sn == 0:
                 return False
+            sibling = path[start : start + 32]
             if fn & 1 or fn == sn:
                 node = sha256(prefix + sibling + node).digest()
                 while fn and not fn & 1:
@@ -872,7 +879,7 @@ class PathFollower:
                 step < known
                 and node == known_nodes[step]
                 and places[step] == self._places[step]
-                and path[step + 1 :] == self._path[step + 1 :]
+                and path[start + 32 :] == self._path[start + 32 :]
             ):
                 self._remember(
                     nodes + known_nodes[step + 1 :], places + self._places[step + 1 :], path
@@ -883,9 +890,7 @@ class PathFollower:
         self._remember(nodes, places, path)
         return True
 
-    def _remember(
-        self, nodes: list[bytes], places: list[tuple[int, int]], path: list[bytes]
-    ) -> None:
+    def _remember(self, nodes: list[bytes], places: list[tuple[int, int]], path: bytes) -> None:
         self._nodes, self._places, self._path = nodes, places, path
 
 
@@ -1332,13 +1337,23 @@ class _PayloadPass:
             _SOURCE_CACHE.pop(self.key, None)
 
     def _run_in(self, pool: ProcessPoolExecutor, tasks: Iterator[Task], merged: PassResult) -> None:
-        in_flight: deque[Future[PassResult]] = deque()
+        """Two tasks per worker are queued at any time. Results are merged in task
+        order (a repeated proof is named where it repeats), but a slow task (the
+        report's PDF volumes are hundreds of megabytes) does not hold the other
+        workers back: up to WAITING_TASKS finished ones may wait for it."""
+        submitted: deque[Future[PassResult]] = deque()  # in task order, not yet merged
         for task in tasks:
-            in_flight.append(pool.submit(check_files, self.spec, task, self.head, self.strict))
-            if len(in_flight) > 2 * self.workers:
-                self._merge(merged, in_flight.popleft().result())
-        while in_flight:
-            self._merge(merged, in_flight.popleft().result())
+            submitted.append(pool.submit(check_files, self.spec, task, self.head, self.strict))
+            while submitted and submitted[0].done():
+                self._merge(merged, submitted.popleft().result())
+            if len(submitted) > WAITING_TASKS * self.workers:
+                self._merge(merged, submitted.popleft().result())
+                continue
+            unfinished = [future for future in submitted if not future.done()]
+            if len(unfinished) > 2 * self.workers:
+                wait(unfinished, return_when=FIRST_COMPLETED)
+        while submitted:
+            self._merge(merged, submitted.popleft().result())
 
     def _merge(self, merged: PassResult, part: PassResult) -> None:
         merged.failures.extend(part.failures)

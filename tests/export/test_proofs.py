@@ -71,7 +71,8 @@ def test_the_verifiers_fast_path_agrees_with_the_reference() -> None:
         follower = PathFollower(size, levels.root())
         for index in range(size):
             path = levels.path(index)
-            assert follower.leads_to_root(leaves[index], index, path)
+            assert follower.leads_to_root(leaves[index], index, b"".join(path))
+            assert not follower.leads_to_root(leaves[index], index, b"".join(path) + b"\0")
             variants = [
                 path + [leaves[0]],
                 path[:-1],
@@ -82,7 +83,7 @@ def test_the_verifiers_fast_path_agrees_with_the_reference() -> None:
             ]
             wrong = [index, index, index, index, size, (index + 1) % size]
             for variant, wrong_index in zip(variants, wrong, strict=True):
-                fast = follower.leads_to_root(leaves[index], wrong_index, variant)
+                fast = follower.leads_to_root(leaves[index], wrong_index, b"".join(variant))
                 try:
                     verify_inclusion(leaves[index], wrong_index, size, variant, levels.root())
                     reference = True
