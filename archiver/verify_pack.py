@@ -42,7 +42,13 @@ import sys
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -72,6 +78,7 @@ PARALLEL_FROM = 20_000  # payload files: below this, starting workers costs more
 TASK_FILES = 2_000
 WAITING_TASKS = 16  # per worker: finished tasks kept while an earlier, slower one runs
 READ_CHUNK = 1 << 20
+LISTING_THREADS = 4
 READ_AHEAD = 64  # files opened and announced to the kernel ahead of the one being read
 _FADVISE = getattr(os, "posix_fadvise", None)  # not on macOS: reads one after another
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -186,29 +193,36 @@ class DirectorySource(Source):
         self._problems: list[Failure] = []
 
     def _walk(self) -> None:
+        """Folder by folder, a level at a time, the folders of a level listed on
+        threads: a pack's large folders (records, text) are read from disk at
+        once when they are not in memory."""
         files: dict[str, int] = {}
-        stack = [""]
-        root = str(self.root)
-        while stack:
-            relative = stack.pop()
-            directory = f"{root}/{relative}" if relative else root
-            try:
-                entries = list(os.scandir(directory))
-            except OSError as exc:
-                raise UnusablePack(f"cannot read {directory}: {exc.strerror}") from None
-            for entry in entries:  # file types from the directory itself: no stat per file
-                path = f"{relative}/{entry.name}" if relative else entry.name
-                if entry.is_symlink():
-                    self._problems.append(
-                        Failure("bag", path, "symlink in the pack (not followed)")
-                    )
-                elif entry.is_file(follow_symlinks=False):
-                    files[path] = -1  # the size is learnt when the file is read
-                elif entry.is_dir(follow_symlinks=False):
-                    stack.append(path)
-                else:
-                    self._problems.append(Failure("bag", path, "not a regular file (not read)"))
+        level = [""]
+        with ThreadPoolExecutor(max_workers=LISTING_THREADS) as pool:
+            while level:
+                deeper: list[str] = []
+                for relative, entries in zip(level, pool.map(self._list, level), strict=True):
+                    for entry in entries:  # file types from the directory itself: no stat per file
+                        path = f"{relative}/{entry.name}" if relative else entry.name
+                        if entry.is_symlink():
+                            message = "symlink in the pack (not followed)"
+                            self._problems.append(Failure("bag", path, message))
+                        elif entry.is_file(follow_symlinks=False):
+                            files[path] = -1  # the size is learnt when the file is read
+                        elif entry.is_dir(follow_symlinks=False):
+                            deeper.append(path)
+                        else:
+                            message = "not a regular file (not read)"
+                            self._problems.append(Failure("bag", path, message))
+                level = deeper
         self._files = files
+
+    def _list(self, relative: str) -> list[os.DirEntry[str]]:
+        directory = f"{self._root}/{relative}" if relative else self._root
+        try:
+            return list(os.scandir(directory))
+        except OSError as exc:
+            raise UnusablePack(f"cannot read {directory}: {exc.strerror}") from None
 
     def files(self) -> dict[str, int]:
         if self._files is None:
