@@ -201,28 +201,36 @@ class DirectorySource(Source):
         with ThreadPoolExecutor(max_workers=LISTING_THREADS) as pool:
             while level:
                 deeper: list[str] = []
-                for relative, entries in zip(level, pool.map(self._list, level), strict=True):
-                    for entry in entries:  # file types from the directory itself: no stat per file
-                        path = f"{relative}/{entry.name}" if relative else entry.name
-                        if entry.is_symlink():
-                            message = "symlink in the pack (not followed)"
-                            self._problems.append(Failure("bag", path, message))
-                        elif entry.is_file(follow_symlinks=False):
-                            files[path] = -1  # the size is learnt when the file is read
-                        elif entry.is_dir(follow_symlinks=False):
-                            deeper.append(path)
-                        else:
-                            message = "not a regular file (not read)"
-                            self._problems.append(Failure("bag", path, message))
+                for found, folders, problems in pool.map(self._list, level):
+                    files.update(dict.fromkeys(found, -1))  # sizes are learnt when files are read
+                    deeper += folders
+                    self._problems += problems
                 level = deeper
         self._files = files
 
-    def _list(self, relative: str) -> list[os.DirEntry[str]]:
+    def _list(self, relative: str) -> tuple[list[str], list[str], list[Failure]]:
+        """A folder's files, its folders and what is neither, as paths in the
+        pack; file types come from the folder itself (no stat per file)."""
         directory = f"{self._root}/{relative}" if relative else self._root
+        prefix = f"{relative}/" if relative else ""
+        files: list[str] = []
+        folders: list[str] = []
+        problems: list[Failure] = []
         try:
-            return list(os.scandir(directory))
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    path = prefix + entry.name
+                    if entry.is_symlink():
+                        problems.append(Failure("bag", path, "symlink in the pack (not followed)"))
+                    elif entry.is_file(follow_symlinks=False):
+                        files.append(path)
+                    elif entry.is_dir(follow_symlinks=False):
+                        folders.append(path)
+                    else:
+                        problems.append(Failure("bag", path, "not a regular file (not read)"))
         except OSError as exc:
             raise UnusablePack(f"cannot read {directory}: {exc.strerror}") from None
+        return files, folders, problems
 
     def files(self) -> dict[str, int]:
         if self._files is None:
