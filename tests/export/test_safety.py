@@ -17,7 +17,7 @@ from pathlib import Path
 import bagit
 import pytest
 
-from archiver.export.bag import UnsafeOutputError
+from archiver.export.bag import BagWriter, UnsafeOutputError
 from archiver.export.paths import UnsafePathError, check_payload_path, media_path
 from archiver.export.service import ExportRequest, ExportService
 from archiver.verify_pack import EXIT_UNUSABLE, UnusablePack, verify_pack
@@ -352,3 +352,30 @@ def test_json_report_is_machine_readable(pack: Pack) -> None:
     data = verify_pack(pack.path).as_json()
     assert json.loads(json.dumps(data))["ok"] is True
     assert os.path.basename(data["source"]) == "acme-pack"
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["data", "data/records", "data/records/a.json"],
+    ids=["payload-folder", "records-folder", "file"],
+)
+def test_a_symlink_planted_inside_the_pack_is_never_written_through(
+    tmp_path: Path, planted: str
+) -> None:
+    """The output is checked when the export starts; a symlink planted inside it
+    while the export runs (to a folder or over a file it is about to create) must
+    stop the export, with nothing written where the link points, and removing the
+    unfinished pack must not reach through the link either."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep")
+    (tmp_path / "work").mkdir()
+    writer = BagWriter(tmp_path / "pack", tmp_path / "work")
+    link = tmp_path / "pack" / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside / "target" if planted.endswith(".json") else outside)
+    with pytest.raises(UnsafeOutputError):
+        writer.write("data/records/a.json", b"{}")
+    writer.abort()
+    assert [p.name for p in outside.iterdir()] == ["precious.txt"]
+    assert not (tmp_path / "pack").exists()
