@@ -29,6 +29,7 @@ from archiver.item import CapturedItem
 from archiver.merkle import leaf_hash
 from archiver.records import Record, build_record, content_fingerprint
 from archiver.retention import RetentionRules
+from archiver.threads import keys_of, thread_key
 from storage.catalogue.db import advance_chain, lock_chain, write_transaction
 from storage.catalogue.models import items, log_leaves, records
 from storage.catalogue.retention import record_media
@@ -154,6 +155,9 @@ class Ingestor:
         record_rows: list[dict[str, Any]] = []
         leaf_rows: list[dict[str, Any]] = []
         media_rows: list[dict[str, Any]] = []
+        # A tombstone stays in its item's thread: the thread keys of earlier versions.
+        deleted = [latest.get((i.platform, i.account, i.native_id)) for i in batch if i.deleted]
+        thread_keys = keys_of(conn, {state.record_id for state in deleted if state})
         for item in batch:
             key = (item.platform, item.account, item.native_id)
             state = latest.get(key)
@@ -183,6 +187,8 @@ class Ingestor:
                 item.platform, item.account, item.kind, created_at, captured_at
             )
             new_records.append(record)
+            thread = thread_key(record.fields, thread_keys.get(state.record_id) if state else None)
+            thread_keys[record.record_id] = thread
             media_rows.extend(
                 {"record_id": record.record_id, "sha256": sha} for sha in sorted(_blobs_shown(item))
             )
@@ -205,6 +211,7 @@ class Ingestor:
                     "leaf_index": tree_size,
                     "capture_run_id": run_id,
                     "indexed": False,
+                    "thread_key": thread,
                 }
             )
             leaf_rows.append(

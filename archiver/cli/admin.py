@@ -8,6 +8,7 @@ import click
 
 from archiver.cli.context import CliContext, pass_cli, print_json
 from archiver.setup import example_config, initialise
+from archiver.threads import backfill_thread_keys
 from config.loader import resolve_config_path
 from storage.catalogue.db import open_engine
 from storage.catalogue.migrate import current_revision, head_revision, upgrade
@@ -64,6 +65,9 @@ def db_upgrade(cli: CliContext) -> None:
         click.echo(f"catalogue schema {before or '(empty)'} -> {head_revision()}")
     finally:
         engine.dispose()
+    archive = cli.archive()
+    filled = backfill_thread_keys(archive.engine, archive.store)
+    click.echo(f"thread keys filled for {filled} record(s) archived before they were kept")
 
 
 @click.group()

@@ -79,8 +79,12 @@ class RecordRow(Base):
     capture_run_id: Mapped[int | None] = mapped_column(Integer)
     indexed: Mapped[bool] = mapped_column(Boolean, default=False)
     disposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The record's thread (archiver/threads.py), so an export can bring a post's
+    # thread and a DM's conversation; NULL only until `archiver db upgrade` fills it.
+    thread_key: Mapped[str | None] = mapped_column(String(255))
     __table_args__ = (
         UniqueConstraint("platform", "account", "native_id", "version"),
+        Index("ix_records_thread", "platform", "account", "thread_key"),
         # The index queue: a partial index holds only rows still to index, so ingest
         # and the indexer maintain a small index instead of one over every record.
         Index(
