@@ -69,7 +69,8 @@ def export_command(
         click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"wrote {result.path}: {result.records} records ({result.matched} matched, "
-        f"{result.version_history} added as version history), {result.media} media, "
+        f"{result.version_history} added as version history, {result.thread_context} "
+        f"added as thread context), {result.media} media, "
         f"{result.files} files, {result.payload_bytes:,} bytes in {result.seconds:.1f} s"
     )
     click.echo(f"signed tree head: size {result.tree_size}, root {result.root_hash}")

@@ -19,7 +19,7 @@ MEDIA_WEIGHT = 10  # a picture in a PDF volume weighs as much as ten records
 _SCHEMA = """
 CREATE TABLE selected (
     record_id TEXT PRIMARY KEY, leaf_index INTEGER NOT NULL, reason TEXT NOT NULL,
-    platform TEXT, account TEXT, native_id TEXT);
+    platform TEXT, account TEXT, native_id TEXT, thread_key TEXT);
 CREATE TABLE excluded (record_id TEXT PRIMARY KEY, reason TEXT NOT NULL, at TEXT);
 CREATE TABLE records (
     record_id TEXT NOT NULL, leaf_index INTEGER NOT NULL, reason TEXT NOT NULL,
@@ -109,19 +109,28 @@ class PackIndex:
         self.conn.commit()
 
     # -- selection ---------------------------------------------------------------------
-    def select(self, rows: Sequence[tuple[str, int, str, str, str, str]]) -> None:
-        """(record_id, leaf_index, reason, platform, account, native_id); a record
-        already selected keeps its first reason ('matched' wins over 'version-history')."""
-        self.conn.executemany("INSERT OR IGNORE INTO selected VALUES (?, ?, ?, ?, ?, ?)", rows)
+    def select(self, rows: Sequence[tuple[str, int, str, str, str, str, str | None]]) -> None:
+        """(record_id, leaf_index, reason, platform, account, native_id, thread_key); a
+        record already selected keeps its first reason ('matched' wins over
+        'version-history', which wins over 'thread-context')."""
+        self.conn.executemany("INSERT OR IGNORE INTO selected VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def exclude(self, rows: Sequence[tuple[str, str, str | None]]) -> None:
         self.conn.executemany("INSERT OR IGNORE INTO excluded VALUES (?, ?, ?)", rows)
 
-    def selected_items(self) -> Iterator[tuple[str, str, str]]:
+    def selected_items(self) -> list[tuple[str, str, str]]:
         """Distinct (platform, account, native_id), grouped by platform and account."""
-        yield from self.conn.execute(
+        return self.conn.execute(
             "SELECT DISTINCT platform, account, native_id FROM selected "
             "ORDER BY platform, account, native_id"
+        ).fetchall()
+
+    def selected_threads(self) -> list[tuple[str, str, str]]:
+        """Distinct (platform, account, thread_key) of the selected records that know
+        their thread, grouped by platform and account."""
+        return self.conn.execute(
+            "SELECT DISTINCT platform, account, thread_key FROM selected "
+            "WHERE thread_key IS NOT NULL ORDER BY platform, account, thread_key"
         ).fetchall()
 
     def selected(self, batch: int = 2000) -> Iterator[list[tuple[str, int, str]]]:

@@ -63,6 +63,7 @@ from archiver.merkle import leaf_hash
 from archiver.processes import worker_context
 from archiver.records import media_key, record_key
 from archiver.signing import key_id as key_id_of
+from archiver.threads import named_thread, section_of
 from archiver.verify import Progress
 from storage.catalogue.models import checkpoints, log_leaves, records
 from storage.catalogue.retention import hold_records, holds
@@ -99,6 +100,7 @@ class ExportResult:
     records: int
     matched: int
     version_history: int
+    thread_context: int
     excluded: int
     media: int
     files: int
@@ -160,7 +162,8 @@ class ExportService:
                     as_zip=request.as_zip,
                     records=index.count("records"),
                     matched=index.count("records", "WHERE reason = 'matched'"),
-                    version_history=index.count("records", "WHERE reason != 'matched'"),
+                    version_history=index.count("records", "WHERE reason = 'version-history'"),
+                    thread_context=index.count("records", "WHERE reason = 'thread-context'"),
                     excluded=index.count("excluded"),
                     media=index.count("media"),
                     files=summary.payload_files,
@@ -191,6 +194,7 @@ class ExportService:
                 "records": result.records,
                 "matched": result.matched,
                 "version_history": result.version_history,
+                "thread_context": result.thread_context,
                 "excluded": result.excluded,
                 "media": result.media,
                 "payload_oxum": f"{result.payload_bytes}.{result.files}",
@@ -286,6 +290,7 @@ class ExportService:
                     )
             scope = _Scope(None, query, query, None)
         self._add_version_chains(index)
+        self._add_thread_context(index)
         index.commit()
         return scope
 
@@ -331,6 +336,7 @@ class ExportService:
                         row.platform,
                         row.account,
                         row.native_id,
+                        row.thread_key,
                     )
                 )
             if len(chosen) >= BATCH:
@@ -342,28 +348,39 @@ class ExportService:
     def _add_version_chains(self, index: PackIndex) -> None:
         """Every version and tombstone of each selected item, so the pack can show what
         changed and when it was deleted even if the query matched one version only."""
+        self._add_related(index, index.selected_items(), records.c.native_id, "version-history")
+
+    def _add_thread_context(self, index: PackIndex) -> None:
+        """Every record of each selected record's thread (a post's parents and replies,
+        a DM's whole conversation) in the same archived account, so a reply is never
+        read without what it answers. Records selected before keep their reason."""
+        self._add_related(index, index.selected_threads(), records.c.thread_key, "thread-context")
+
+    def _add_related(
+        self, index: PackIndex, keys: Iterable[tuple[str, str, str]], column: Any, reason: str
+    ) -> None:
+        """The records whose `column` is one of `keys` (platform, account, value; sorted
+        by platform and account), a chunk of values per query on its index."""
         groups: dict[tuple[str, str], list[str]] = {}
         with self.archive.engine.connect() as conn:
-            for platform, account, native_id in index.selected_items():
-                groups.setdefault((platform, account), []).append(native_id)
-                if len(groups[(platform, account)]) >= CHUNK:
-                    self._chain_chunk(
-                        conn, index, platform, account, groups.pop((platform, account))
-                    )
-            for (platform, account), native_ids in groups.items():
-                self._chain_chunk(conn, index, platform, account, native_ids)
 
-    def _chain_chunk(
-        self, conn: Any, index: PackIndex, platform: str, account: str, native_ids: list[str]
-    ) -> None:
-        rows = conn.execute(
-            _row_query().where(
-                records.c.platform == platform,
-                records.c.account == account,
-                records.c.native_id.in_(native_ids),
-            )
-        )
-        self._add_rows(index, rows, "version-history")
+            def add(platform: str, account: str, values: list[str]) -> None:
+                rows = conn.execute(
+                    _row_query().where(
+                        records.c.platform == platform,
+                        records.c.account == account,
+                        column.in_(values),
+                    )
+                )
+                self._add_rows(index, rows, reason)
+
+            for platform, account, value in keys:
+                group = groups.setdefault((platform, account), [])
+                group.append(value)
+                if len(group) >= CHUNK:
+                    add(platform, account, groups.pop((platform, account)))
+            for (platform, account), values in groups.items():
+                add(platform, account, values)
 
     # -- 2. the signed tree head -------------------------------------------------------------
     def _tree_head(self, index: PackIndex) -> tuple[bytes, Checkpoint, MerkleLevels]:
@@ -434,7 +451,8 @@ class ExportService:
         counts = {
             "records": total,
             "matched": index.count("records", "WHERE reason = 'matched'"),
-            "added_as_version_history": index.count("records", "WHERE reason != 'matched'"),
+            "added_as_version_history": index.count("records", "WHERE reason = 'version-history'"),
+            "added_as_thread_context": index.count("records", "WHERE reason = 'thread-context'"),
             "media_files": index.count("media"),
             "not_included_disposed": index.count("excluded"),
         }
@@ -524,7 +542,8 @@ class ExportService:
             (
                 "Internal-Sender-Description",
                 f"Evidence pack: {total} records ({counts['matched']} matched, "
-                f"{counts['added_as_version_history']} added as version history), "
+                f"{counts['added_as_version_history']} added as version history, "
+                f"{counts['added_as_thread_context']} added as thread context), "
                 f"{counts['media_files']} media files, {len(pdf_volumes)} PDF volume(s)",
             ),
         ]
@@ -756,6 +775,7 @@ def _row_query() -> Any:
         records.c.account,
         records.c.native_id,
         records.c.disposed_at,
+        records.c.thread_key,
     )
 
 
@@ -842,11 +862,8 @@ def _index_row(
         str(fields.get(k, "")) for k in ("platform", "account", "native_id")
     )
     kind = str(fields.get("kind", ""))
-    section = "dm" if kind == "dm" else "post"
-    thread = None
-    if not tombstone:
-        thread = c.text_or_none(body.get("conversation_id")) if section == "dm" else None
-        thread = thread or c.text_or_none(body.get("thread_id"))
+    section = section_of(kind)
+    thread = named_thread(fields)  # the pack's threads group items as the catalogue does
     version = fields.get("version")
 
     def text(name: str) -> str | None:

@@ -31,8 +31,10 @@ def test_matter_and_query_exports_on_both_catalogues(archive: Archive, tmp_path:
     fill(archive)
     HoldService(archive).create("m1", Scope("corrected OR private"), "test")
     result = ExportService(archive).export(ExportRequest(out=tmp_path / "matter", matter="m1"))
-    # the correction matched; its first version comes along as version history
-    assert (result.matched, result.version_history, result.records) == (2, 1, 3)
+    # the correction matched; its first version comes along as version history, and
+    # the rest of its thread (p0 and its replies, with p5's tombstone) as context
+    assert (result.matched, result.version_history, result.thread_context) == (2, 1, 12)
+    assert result.records == 15
     assert verify_pack(tmp_path / "matter").ok
     bagit.Bag(str(tmp_path / "matter")).validate()
     query = ExportService(archive).export(ExportRequest(out=tmp_path / "query", query="quarterly"))
