@@ -57,6 +57,10 @@ class MediaView:
     print_file: str | None = None  # for the PDF: the picture file in the pack to embed
 
 
+THREAD_CONTEXT = "thread-context"  # the selection reason of a record added with its thread
+REASON_NOTES = {"version-history": "version history", THREAD_CONTEXT: "thread context"}
+
+
 @dataclass
 class VersionView:
     record_id: str
@@ -106,6 +110,16 @@ class ItemView:
     @property
     def edited(self) -> bool:
         return any(v.observation == "edited" for v in self.versions)
+
+    @property
+    def context_note(self) -> str | None:
+        """Why an item nobody selected is in the pack (every version came as context),
+        so an investigator never mistakes it for a match."""
+        if any(v.reason != THREAD_CONTEXT for v in self.versions):
+            return None
+        if self.section == "dm":
+            return "Context: in the conversation of a selected message, not itself selected"
+        return "Context: in the thread of a selected post, not itself selected"
 
 
 @dataclass

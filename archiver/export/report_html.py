@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from archiver.export import content as c
 from archiver.export.bag import BagWriter, HashingFile
-from archiver.export.model import ItemView, MediaView, ThreadView, VersionView
+from archiver.export.model import REASON_NOTES, ItemView, MediaView, ThreadView, VersionView
 from archiver.export.paths import REPORT_DIR
 
 PAGE_RECORDS = 1000
@@ -263,6 +263,8 @@ class HtmlReport:
             badges.append('<span class="badge b-hidden">Hidden or moderated on the platform</span>')
         if item.edited:
             badges.append('<span class="badge b-edited">Edited</span>')
+        if item.context_note:
+            badges.append(f'<span class="badge b-context">{e(item.context_note)}</span>')
         if item.parent_missing and item.in_reply_to:
             badges.append(
                 f'<span class="badge b-context">In reply to {e(item.in_reply_to)}, '
@@ -375,7 +377,7 @@ class HtmlReport:
         records = ", ".join(
             f'<a href="../records/{v.record_id}.json">{v.doc_id}</a> '
             f"(v{v.version}, {HtmlReport.render_proof(v)}"
-            + (", version history" if v.reason != "matched" else "")
+            + (f", {REASON_NOTES[v.reason]}" if v.reason in REASON_NOTES else "")
             + ")"
             for v in item.versions
         )

@@ -393,6 +393,8 @@ class PdfVolume:
             badges.append("HIDDEN OR MODERATED ON THE PLATFORM")
         if item.edited:
             badges.append("EDITED")
+        if item.context_note:
+            badges.append(item.context_note.upper())
         if item.parent_missing and item.in_reply_to:
             badges.append(f"in reply to {item.in_reply_to}, not in this pack")
         if badges:

@@ -53,7 +53,7 @@ from archiver.export.bag import (
     zip_bag,
 )
 from archiver.export.loadfile import LoadFileWriter
-from archiver.export.model import ThreadReader
+from archiver.export.model import THREAD_CONTEXT, ThreadReader
 from archiver.export.packindex import PackIndex, item_key
 from archiver.export.proofs import MerkleLevels, ProofFiles
 from archiver.export.report_html import PAGE_RECORDS, HtmlReport, ReportMeta
@@ -354,7 +354,7 @@ class ExportService:
         """Every record of each selected record's thread (a post's parents and replies,
         a DM's whole conversation) in the same archived account, so a reply is never
         read without what it answers. Records selected before keep their reason."""
-        self._add_related(index, index.selected_threads(), records.c.thread_key, "thread-context")
+        self._add_related(index, index.selected_threads(), records.c.thread_key, THREAD_CONTEXT)
 
     def _add_related(
         self, index: PackIndex, keys: Iterable[tuple[str, str, str]], column: Any, reason: str
