@@ -65,14 +65,20 @@ def thread_key(fields: dict[str, Any], earlier_key: str | None = None) -> str | 
 def backfill_thread_keys(engine: Engine, store: ObjectStore) -> int:
     """Fill `thread_key` of records archived before it existed, from their stored
     bytes, in leaf order (an earlier version is keyed before its tombstone), a
-    batch per transaction. Idempotent: only NULL keys are read. Returns how many."""
+    batch per transaction. Idempotent: only NULL keys are read. Returns how many.
+    A disposed record's bytes are gone, so its key stays unknown (NULL); it could
+    only ever be listed as not included."""
     filled = 0
     after = -1
     while True:
         with engine.begin() as conn:
             rows = conn.execute(
                 select(records.c.record_id, records.c.leaf_index, records.c.prev_record_id)
-                .where(records.c.thread_key.is_(None), records.c.leaf_index > after)
+                .where(
+                    records.c.thread_key.is_(None),
+                    records.c.disposed_at.is_(None),
+                    records.c.leaf_index > after,
+                )
                 .order_by(records.c.leaf_index)
                 .limit(BACKFILL_BATCH)
             ).all()

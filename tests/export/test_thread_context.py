@@ -151,13 +151,18 @@ def test_disposed_thread_records_are_listed_and_other_threads_stay_out(
 
 def test_backfill_fills_what_ingest_sets_and_is_idempotent(archive: Archive) -> None:
     fill_thread(archive)
+    now = archive.clock.now()
     with archive.engine.begin() as conn:
         keyed = dict(conn.execute(select(records.c.record_id, records.c.thread_key)).all())
+        gone = conn.execute(select(records.c.record_id).where(records.c.native_id == "o1")).scalar()
         conn.execute(update(records).values(thread_key=None))
-    assert set(keyed.values()) == {"post:root", "dm:root"}  # o1 is another account's
-    assert backfill_thread_keys(archive.engine, archive.store) == len(keyed) == 7
+        # a disposed record's bytes are gone: it is not read and its key stays unknown
+        conn.execute(update(records).where(records.c.record_id == gone).values(disposed_at=now))
+    assert set(keyed.values()) == {"post:root", "dm:root"}  # o1: same key, other account
+    assert backfill_thread_keys(archive.engine, archive.store) == len(keyed) - 1 == 6
     with archive.engine.connect() as conn:
-        assert dict(conn.execute(select(records.c.record_id, records.c.thread_key)).all()) == keyed
+        filled = dict(conn.execute(select(records.c.record_id, records.c.thread_key)).all())
+    assert filled == {**keyed, gone: None}
     assert backfill_thread_keys(archive.engine, archive.store) == 0
 
 
