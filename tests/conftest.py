@@ -3,6 +3,7 @@ PostgreSQL, an initialised archive with a fixed clock."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,11 @@ from tests.support import postgres
 from tests.support.s3 import moto_s3_server
 
 START = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+
+# The CLI tests run `python -m archiver.cli` in a fresh folder: it must import this
+# checkout, not the copy an editable install points at (a git worktree shares it).
+CHECKOUT = str(Path(__file__).resolve().parents[1])
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [CHECKOUT, os.environ.get("PYTHONPATH")]))
 
 
 def make_settings(root: Path, catalogue_url: str | None = None, **sections: Any) -> Settings:

@@ -27,8 +27,6 @@ from tests.support.items import make_item
 
 POST_BADGE = "Context: in the thread of a selected post, not itself selected"
 DM_BADGE = "Context: in the conversation of a selected message, not itself selected"
-# the CLI runs in a fresh folder: it must import this checkout, not an installed copy
-THIS_CHECKOUT = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 
 def export(archive: Archive, out: Path, query: str) -> ExportResult:
@@ -183,17 +181,17 @@ def test_the_migration_adds_the_column_and_index(catalogue_url: str) -> None:
 def test_db_upgrade_backfills_an_archive_from_before_thread_keys(tmp_path: Path) -> None:
     """An archive at 0004 (the column dropped again) gets the column from the
     migration and its keys from the stored records, once."""
-    assert run(tmp_path, "quickstart", env=THIS_CHECKOUT).returncode == 0
+    assert run(tmp_path, "quickstart").returncode == 0
     with sqlite3.connect(tmp_path / "archive/catalogue.sqlite3") as conn:
         conn.executescript(
             "DROP INDEX ix_records_thread; ALTER TABLE records DROP COLUMN thread_key;"
             "UPDATE alembic_version SET version_num = '0004';"
         )
-    first = run(tmp_path, "db", "upgrade", env=THIS_CHECKOUT)
+    first = run(tmp_path, "db", "upgrade")
     assert first.returncode == 0, first.stderr
     assert "0004 -> 0005" in first.stdout
     assert "thread keys filled for 10 record(s)" in first.stdout
-    again = run(tmp_path, "db", "upgrade", env=THIS_CHECKOUT)
+    again = run(tmp_path, "db", "upgrade")
     assert "thread keys filled for 0 record(s)" in again.stdout
     with sqlite3.connect(tmp_path / "archive/catalogue.sqlite3") as conn:
         assert conn.execute("SELECT count(*) FROM records WHERE thread_key IS NULL").fetchone() == (
