@@ -45,6 +45,7 @@ FIELDS = (
     "Version",
     "Observation",
     "CapturedAt",
+    "IncludedBecause",
 )
 _DAT_TRANSLATION = str.maketrans({FIELD_SEPARATOR: "\ufffd", QUOTE: "\ufffd", NEWLINE: "\ufffd"})
 

@@ -939,4 +939,5 @@ def _loadfile_row(index: PackIndex, row: Any) -> dict[str, str]:
         "Version": str(row["version"] if row["version"] is not None else ""),
         "Observation": c.clean(row["observation"]),
         "CapturedAt": c.iso_utc(row["captured"]) or c.clean(row["captured"]),
+        "IncludedBecause": row["reason"],
     }

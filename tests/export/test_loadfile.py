@@ -50,6 +50,7 @@ def test_dat_rows_point_into_the_pack(pack: Pack) -> None:
         assert (pack.path / "data" / row["TextPath"]).is_file()
         assert row["Observation"] in ("observed", "edited", "deleted")
         assert row["CapturedAt"].endswith("Z")
+        assert row["IncludedBecause"] in ("matched", "version-history", "thread-context")
     by_native = {row["NativeID"]: row for row in fields if row["Custodian"] == HANDLE}
     reply = by_native["1004"]
     assert reply["From"] == "jo@members.example" and reply["To"] == "harbourcu"

@@ -6,6 +6,7 @@ migrated on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sqlite3
@@ -37,11 +38,17 @@ def export(archive: Archive, out: Path, query: str) -> ExportResult:
 
 
 def reasons(pack: Path) -> dict[str, set[str]]:
-    """native id -> the reasons its records are in the pack (custody)."""
+    """native id -> the reasons its records are in the pack, from custody; the load
+    file (what a review tool loads) must say the same."""
     found: dict[str, set[str]] = {}
     for line in (pack / "data/custody/records.jsonl").read_text(encoding="utf-8").splitlines():
         entry = json.loads(line)
         found.setdefault(entry["source"]["native_id"], set()).add(entry["included_because"])
+    loaded: dict[str, set[str]] = {}
+    with (pack / "data/loadfile.csv").open(encoding="utf-8-sig", newline="") as rows:
+        for row in csv.DictReader(rows):
+            loaded.setdefault(row["NativeID"], set()).add(row["IncludedBecause"])
+    assert loaded == found
     return found
 
 
