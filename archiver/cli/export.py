@@ -32,6 +32,14 @@ from archiver.cli.progress import progress_bar
 @click.option("--reason", help="Why the pack is made (custody file and audit trail).")
 @click.option("--recipient", help="Who receives it (custody file and audit trail).")
 @click.option("--timezone", default="UTC", show_default=True, help="Zone for times in the reports.")
+@click.option(
+    "--threads/--no-threads",
+    "with_threads",
+    default=True,
+    show_default=True,
+    help="Add each selected record's thread (parents, replies, the rest of a DM "
+    "conversation) as context; --no-threads packs only what is selected, with its versions.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 @pass_cli
 def export_command(
@@ -43,6 +51,7 @@ def export_command(
     reason: str | None,
     recipient: str | None,
     timezone: str,
+    with_threads: bool,
     as_json: bool,
 ) -> None:
     """Write an evidence pack: a BagIt bag of the records, media, HTML and PDF
@@ -58,6 +67,7 @@ def export_command(
         reason=reason,
         recipient=recipient,
         timezone=timezone,
+        with_threads=with_threads,
     )
     archive = cli.archive()
     with progress_bar(cli.interactive and not as_json) as progress:

@@ -91,6 +91,7 @@ class ExportRequest:
     recipient: str | None = None
     timezone: str = "UTC"
     doc_id_prefix: str = "SA"
+    with_threads: bool = True  # each selected record's thread comes along as context
 
 
 @dataclass
@@ -191,6 +192,7 @@ class ExportService:
                 "zip": request.as_zip,
                 "reason": request.reason,
                 "recipient": request.recipient,
+                "with_threads": request.with_threads,
                 "records": result.records,
                 "matched": result.matched,
                 "version_history": result.version_history,
@@ -290,7 +292,8 @@ class ExportService:
                     )
             scope = _Scope(None, query, query, None)
         self._add_version_chains(index)
-        self._add_thread_context(index)
+        if request.with_threads:
+            self._add_thread_context(index)
         index.commit()
         return scope
 
@@ -490,6 +493,7 @@ class ExportService:
                 "matter": scope.matter,
                 "query": scope.query,
                 "reason": request.reason,
+                "with_threads": request.with_threads,
                 "counts": counts,
                 "not_included": index.excluded_rows(),
             },

@@ -204,3 +204,25 @@ def test_db_upgrade_backfills_an_archive_from_before_thread_keys(tmp_path: Path)
         assert conn.execute("SELECT count(*) FROM records WHERE thread_key IS NULL").fetchone() == (
             0,
         )
+
+
+def test_no_threads_packs_only_what_is_selected_and_says_so(tmp_path: Path) -> None:
+    """A narrow production (data minimisation): `--no-threads` leaves the thread
+    out, and the custody file and the audit trail record the choice."""
+    assert run(tmp_path, "quickstart").returncode == 0
+    for flag, context in (("--no-threads", 0), ("--threads", 1)):
+        out = tmp_path / f"pack{flag}"
+        done = run(tmp_path, "export", "--query", "declined", "--out", str(out), flag)
+        assert done.returncode == 0, done.stderr
+        assert f"1 matched, 0 added as version history, {context} added as thread context" in (
+            done.stdout
+        )
+        custody = json.loads((out / "data/custody/export.json").read_text(encoding="utf-8"))
+        assert custody["export"]["with_threads"] is (context == 1)
+        assert custody["export"]["counts"]["added_as_thread_context"] == context
+        assert verify_pack(out).ok
+    with sqlite3.connect(tmp_path / "archive/catalogue.sqlite3") as conn:
+        params = conn.execute(
+            "SELECT params FROM audit_events WHERE action = 'export' ORDER BY seq"
+        ).fetchall()
+    assert [json.loads(p)["with_threads"] for (p,) in params] == [False, True]
