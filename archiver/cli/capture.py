@@ -13,6 +13,7 @@ from sqlalchemy import select
 from archiver.capture.accounts import AccountService
 from archiver.capture.run import CaptureRunner, RunSummary
 from archiver.cli.context import CliContext, pass_cli, print_json
+from archiver.daemon.leases import LeaseManager, current_leases, default_holder, holding
 from archiver.errors import UsageError
 from connectors.registry import connector_names, load_connector
 from storage.catalogue.models import accounts, capture_runs
@@ -150,12 +151,25 @@ def capture(cli: CliContext, refs: tuple[str, ...], as_json: bool) -> None:
     """Capture accounts now: new items, edits, deletions, media."""
     service = _accounts(cli)
     targets = [service.get(ref) for ref in refs] if refs else service.list()
-    runner = CaptureRunner(cli.archive())
+    archive = cli.archive()
+    runner = CaptureRunner(archive)
+    leases = LeaseManager(
+        archive.engine, archive.clock, f"capture:{default_holder()}", cli.settings.daemon.lease_ttl
+    )
     summaries = []
     for account in targets:
-        if not as_json:
-            click.echo(f"capturing {account.platform} {account.handle} ...", err=True)
-        summaries.append(runner.run(account))
+        with holding(leases, account.id) as held:
+            if not held:
+                lease = current_leases(archive.engine).get(account.id)
+                holder = lease.holder if lease else "another process"
+                click.echo(
+                    f"skipped {account.platform} {account.handle}: {holder} is capturing it now",
+                    err=True,
+                )
+                continue
+            if not as_json:
+                click.echo(f"capturing {account.platform} {account.handle} ...", err=True)
+            summaries.append(runner.run(account))
     if as_json:
         print_json([_summary_json(s) for s in summaries])
     else:

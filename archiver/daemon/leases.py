@@ -16,17 +16,27 @@ so the hosts' clocks must agree to well within the ttl (NTP does).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
 
 from archiver.clock import Clock
+from archiver.errors import ArchiverError
 from storage.catalogue.db import insert_if_absent, write_transaction
 from storage.catalogue.scheduling import capture_leases
 
 log = logging.getLogger(__name__)
+
+
+def default_holder() -> str:
+    """This process, by host and pid: what a lease names when no name is configured."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,35 @@ class LeaseManager:
     def held(self) -> list[int]:
         with self._lock:
             return sorted(self._held)
+
+
+@contextmanager
+def holding(leases: LeaseManager, account_id: int) -> Iterator[bool]:
+    """The account's lease for one capture outside the daemon (`archiver capture`
+    run by hand): taken if free, renewed every third of its ttl while the capture
+    runs, given back at the end. Yields False, taking nothing, while another
+    holder (a daemon) captures the account: two captures of one account would
+    each take the other's run for abandoned."""
+    if not leases.acquire(account_id):
+        yield False
+        return
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(leases.ttl.total_seconds() / 3):
+            try:
+                leases.renew()
+            except ArchiverError as exc:  # the capture itself will meet the same outage
+                log.error("lease renewal failed: %s", exc)
+
+    heartbeat = threading.Thread(target=renew, name="lease-heartbeat", daemon=True)
+    heartbeat.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        heartbeat.join()
+        leases.release(account_id)
 
 
 def current_leases(engine: Engine) -> dict[int, Lease]:

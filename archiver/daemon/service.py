@@ -23,7 +23,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from archiver.capture.accounts import AccountService
 from archiver.capture.run import ABANDONED, RunSummary, abandon_running_runs
 from archiver.daemon import jobs
 from archiver.daemon.health import HealthBook
-from archiver.daemon.leases import LeaseManager
+from archiver.daemon.leases import LeaseManager, default_holder
 from archiver.daemon.logs import event
 from archiver.daemon.maintenance import run_maintenance
 from archiver.daemon.runner import DaemonCaptureRunner
@@ -77,10 +76,6 @@ def capture_job_id(account_id: int) -> str:
 
 def reconcile_job_id(account_id: int) -> str:
     return f"reconcile:{account_id}"
-
-
-def default_holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass

@@ -4,22 +4,26 @@ and --json), `archiver schedule list/set/pause/resume`, `archiver spool status/d
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from archiver.archive import Archive
 from archiver.capture.accounts import AccountService
 from archiver.cli.main import cli
-from archiver.clock import FixedClock
+from archiver.clock import FixedClock, SystemClock
 from archiver.daemon import Daemon
+from archiver.daemon.leases import LeaseManager, current_leases, holding
 from archiver.daemon.schedules import ScheduleService
 from archiver.daemon.status import daemon_status
 from archiver.errors import UsageError
 from archiver.setup import initialise
 from config.settings import Settings
+from storage.catalogue.models import capture_runs
 from tests.conftest import START
 from tests.daemon.conftest import Platform, add_account, write_config
 
@@ -66,8 +70,9 @@ def test_status_shows_each_accounts_capture_state(setup: tuple[Archive, Path, in
 
 def test_schedule_commands(setup: tuple[Archive, Path, int]) -> None:
     archive, config, account_id = setup
-    assert "SIGHUP" in invoke(config, "schedule", "set", str(account_id), "--every", "2h",
-                              "--jitter", "5m")
+    assert "SIGHUP" in invoke(
+        config, "schedule", "set", str(account_id), "--every", "2h", "--jitter", "5m"
+    )
     own = ScheduleService(archive.engine, archive.clock).get(account_id)
     assert own["capture_interval"] == 7200 and own["capture_jitter"] == 300
     listed = json.loads(invoke(config, "schedule", "list", "--json"))
@@ -81,8 +86,9 @@ def test_schedule_commands(setup: tuple[Archive, Path, int]) -> None:
     invoke(config, "schedule", "set", str(account_id), "--default")
     assert ScheduleService(archive.engine, archive.clock).get(account_id) is None
 
-    bad = CliRunner().invoke(cli, ["--config", str(config), "schedule", "set", str(account_id),
-                                   "--cron", "every day"])
+    bad = CliRunner().invoke(
+        cli, ["--config", str(config), "schedule", "set", str(account_id), "--cron", "every day"]
+    )
     assert isinstance(bad.exception, UsageError) and "5 fields" in str(bad.exception)
     archive.close()
 
@@ -111,3 +117,49 @@ def test_an_ephemeral_account_shows_its_capped_schedule_and_a_missed_window(
     archive.clock.advance(hours=25)  # nothing captured for longer than a story lives
     assert row()["missed_window"] and row()["state"] == "ok"
     archive.close()
+
+
+def test_a_hand_run_capture_leaves_an_account_a_daemon_is_capturing(
+    sqlite_daemon_settings: Callable[..., Settings], platform: Platform, tmp_path: Path
+) -> None:
+    """`archiver capture` takes each account's lease like a daemon: an account a
+    daemon holds is skipped with a word saying who has it (two captures of one
+    account would each take the other's run for abandoned), the others are
+    captured, and no lease of its own is left behind."""
+    settings = sqlite_daemon_settings()
+    initialise(settings)
+    archive = Archive.open(settings, clock=SystemClock(), actor="test:officer")
+    busy = add_account(archive, platform.new(statuses=3), "@busy@fake.test")
+    free = add_account(archive, platform.new(statuses=4), "@free@fake.test")
+    daemon = LeaseManager(archive.engine, SystemClock(), "daemon-elsewhere", 600)
+    assert daemon.acquire(busy.id)
+    config = write_config(tmp_path / "archiver.toml", settings)
+    result = CliRunner().invoke(cli, ["--config", str(config), "capture"])
+    assert result.exit_code == 0, result.output
+    assert "skipped mastodon @busy@fake.test: daemon-elsewhere is capturing it now" in result.output
+    with archive.engine.connect() as conn:
+        runs = conn.execute(select(capture_runs.c.account_id, capture_runs.c.status)).all()
+    assert runs == [(free.id, "ok")]
+    leases = current_leases(archive.engine)
+    assert list(leases) == [busy.id] and leases[busy.id].holder == "daemon-elsewhere"
+
+
+def test_a_held_lease_is_renewed_while_the_capture_runs(
+    archive: Archive, platform: Platform
+) -> None:
+    account = add_account(archive, platform.new(), "@long@fake.test").id
+    clock = FixedClock(START)
+    mine = LeaseManager(archive.engine, clock, "capture:by-hand", 0.3)
+    other = LeaseManager(archive.engine, clock, "daemon-elsewhere", 0.3)
+    with holding(mine, account) as held:
+        assert held
+        clock.advance(seconds=1)  # past the ttl: only a renewal keeps the lease
+        deadline = time.monotonic() + 10
+        while current_leases(archive.engine)[account].expires_at <= clock.now():
+            assert time.monotonic() < deadline, "the lease was never renewed"
+            time.sleep(0.05)
+        assert not other.acquire(account)
+        with holding(other, account) as also:
+            assert not also
+    assert current_leases(archive.engine) == {}
+    assert other.acquire(account)
