@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, select, update
 
 from archiver.canonical import sha256_hex
-from archiver.export.content import text_or_none
+from archiver.export import content as c
 from archiver.records import record_key
 from storage.catalogue.models import records
 
@@ -36,13 +36,11 @@ def section_of(kind: str) -> str:
 def named_thread(fields: dict[str, Any]) -> str | None:
     """The thread a record's content names (a DM's conversation, else its thread),
     or None: a tombstone, or a post that names none."""
-    if fields.get("observation") == "deleted":
+    if c.is_tombstone(fields):
         return None
-    body = fields.get("content")
-    if not isinstance(body, dict):
-        return None
-    thread = text_or_none(body.get("conversation_id")) if fields.get("kind") == "dm" else None
-    return thread or text_or_none(body.get("thread_id"))
+    body = c.content(fields)
+    thread = c.text_or_none(body.get("conversation_id")) if fields.get("kind") == "dm" else None
+    return thread or c.text_or_none(body.get("thread_id"))
 
 
 def thread_key(fields: dict[str, Any], earlier_key: str | None = None) -> str | None:
@@ -50,15 +48,16 @@ def thread_key(fields: dict[str, Any], earlier_key: str | None = None) -> str | 
     its section and thread ('post:1004', 'dm:c9'). A tombstone takes `earlier_key`,
     the key of its item's previous version; with none, it is its item's own thread.
     None only for a tombstone whose earlier version is not yet keyed."""
-    tombstone = fields.get("observation") == "deleted"
-    if tombstone and earlier_key is not None:
-        return earlier_key
-    if tombstone and fields.get("prev_record_id"):
-        return None
+    if c.is_tombstone(fields):
+        if earlier_key is not None:
+            return earlier_key
+        if fields.get("prev_record_id"):
+            return None
+    section = section_of(str(fields.get("kind", "")))
     thread = named_thread(fields) or str(fields.get("native_id", ""))
-    key = f"{section_of(str(fields.get('kind', '')))}:{thread}"
+    key = f"{section}:{thread}"
     if len(key) > KEY_LENGTH:  # a full digest keeps over-long ids apart
-        key = f"{section_of(str(fields.get('kind', '')))}#sha256:{sha256_hex(thread.encode())}"
+        key = f"{section}#sha256:{sha256_hex(thread.encode())}"
     return key
 
 
